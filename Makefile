@@ -1,0 +1,39 @@
+# Two commands a newcomer needs: `make run` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: run test check bench services clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+## run: start the gateway on the embedded standalone default (mock provider, no network, no key needed)
+run: $(STAMP)
+	$(BIN)/llmux serve
+
+## test: the whole suite; starts local Postgres/Redis/NATS first when they are installed but down
+test: $(STAMP)
+	-bash deploy/dev-services.sh
+	$(BIN)/lint-imports
+	$(BIN)/python -m pytest -q
+
+## check: lint and strict type checks
+check: $(STAMP)
+	$(BIN)/ruff check schemas router_engine ingress ledger projections tests bench
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+## bench: the side-by-side benchmark (slow; never part of `make test`)
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+services:
+	bash deploy/dev-services.sh
+
+clean:
+	rm -rf $(VENV) .llmux .pytest_cache .mypy_cache .ruff_cache

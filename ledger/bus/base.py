@@ -1,0 +1,96 @@
+"""The bus interface: one append-only stream of event messages, read by durable consumers.
+
+Two implementations share this contract and one contract test suite: ``LocalBus`` (in process,
+standalone mode) and ``NatsBus`` (JetStream, distributed mode). The semantics are JetStream's:
+every stored message gets a sequence number, a message id seen before is acknowledged but not stored
+again, and a durable consumer resumes after the last message it acked, across restarts.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+__all__ = ["Bus", "BusMessage", "BusUnavailable", "Consumer", "Delivery"]
+
+
+class BusUnavailable(Exception):
+    """The bus could not take or give messages now (connection down, timeout). Retry later."""
+
+
+@dataclass(frozen=True, slots=True)
+class BusMessage:
+    """A message to publish."""
+
+    subject: str
+    """Full subject, e.g. ``llmux.usage.recorded``."""
+    data: bytes
+    msg_id: str
+    """Deduplication id (the event id); JetStream's ``Nats-Msg-Id``."""
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """A message handed to a consumer; ack it once it is safely processed."""
+
+    subject: str
+    data: bytes
+    msg_id: str
+    sequence: int
+    """Stream sequence number (1-based, increasing in stream order)."""
+    token: object = None
+    """Implementation handle needed to ack (the NATS message); opaque to callers."""
+
+
+class Consumer(ABC):
+    """A durable pull consumer on a subject filter."""
+
+    @abstractmethod
+    async def fetch(self, max_messages: int, timeout_s: float) -> list[Delivery]:
+        """Up to ``max_messages`` unacked messages, in stream order; ``[]`` after ``timeout_s``.
+
+        Messages fetched but not acked are delivered again (after a restart, or an ack wait).
+
+        Raises:
+            BusUnavailable: the bus cannot be reached.
+        """
+
+    @abstractmethod
+    async def ack(self, deliveries: Sequence[Delivery]) -> None:
+        """Mark ``deliveries`` processed; they are never delivered to this consumer again."""
+
+    @abstractmethod
+    async def aclose(self) -> None:
+        """Release resources; the durable position survives."""
+
+
+class Bus(ABC):
+    """Where events go after the hot path hands them over, and where the ledger reads them."""
+
+    @abstractmethod
+    async def start(self) -> None:
+        """Connect and create the stream if absent.
+
+        Raises:
+            BusUnavailable: the bus cannot be reached (at startup this is a clear error).
+        """
+
+    @abstractmethod
+    async def publish(self, messages: Sequence[BusMessage]) -> None:
+        """Store every message durably (dedupe by ``msg_id``); return once all are acknowledged.
+
+        Raises:
+            BusUnavailable: some messages may not be stored; publishing them again is safe.
+        """
+
+    @abstractmethod
+    async def consumer(self, durable: str, subject_filter: str) -> Consumer:
+        """The durable consumer ``durable`` on ``subject_filter`` (``llmux.>``, ``llmux.admin.>``).
+
+        Created if absent; an existing one resumes where it left off.
+        """
+
+    @abstractmethod
+    async def aclose(self) -> None:
+        """Disconnect; messages already published stay stored."""

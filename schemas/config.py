@@ -1,0 +1,287 @@
+"""The whole YAML configuration contract, declared once as frozen typed records.
+
+Every default lives here as a field default. ``load_config`` (in ``schemas.config_loader``) is the
+only reader of files and environment; everything else receives the slice of config it needs.
+Keys, budgets and limits that admins change at run time are not config: they arrive as admin events.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+from typing import Literal
+
+import msgspec
+
+from schemas.presets import NATIVE_PROVIDER_TYPES, OPENAI_COMPATIBLE_PRESETS
+
+__all__ = [
+    "AuthConfig",
+    "BusConfig",
+    "DatabaseConfig",
+    "DeploymentConfig",
+    "LLMuxConfig",
+    "LedgerConfig",
+    "LoggingConfig",
+    "MetricsConfig",
+    "MockOptions",
+    "ModelEntry",
+    "NatsConfig",
+    "ProviderConfig",
+    "RedisConfig",
+    "RoutingConfig",
+    "ServerConfig",
+    "TracingConfig",
+    "duration_seconds",
+]
+
+Duration = str | int | float
+"""A duration: seconds as a number, or a string such as ``250ms``, ``30s``, ``2m``, ``1h``."""
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
+
+
+def duration_seconds(value: Duration) -> float:
+    """Seconds in a duration value; raises ``ValueError`` for anything else."""
+    if isinstance(value, bool):
+        raise ValueError(f"expected a duration such as '30s', got {value!r}")
+    if isinstance(value, int | float):
+        if value < 0:
+            raise ValueError(f"expected a non-negative duration, got {value!r}")
+        return float(value)
+    match = _DURATION.match(value)
+    if match is None:
+        raise ValueError(f"expected a duration such as '30s' or '250ms', got {value!r}")
+    return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+
+
+def _check_durations(record: msgspec.Struct, *names: str) -> None:
+    for name in names:
+        try:
+            duration_seconds(getattr(record, name))
+        except ValueError as exc:
+            raise ValueError(f"{name}: {exc}") from None
+
+
+class _Record(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """Base of config records: immutable, and a misspelt key is an error, not a silent default."""
+
+
+class ServerConfig(_Record):
+    host: str = "0.0.0.0"
+    port: int = 8080
+    admin_port: int = 0
+    """Serve the management API on its own port when non-zero; else on ``port`` behind admin auth."""
+    read_timeout: Duration = "30s"
+    write_timeout: Duration = "120s"
+    max_body_bytes: int = 8 * 1024 * 1024
+    """Request bodies larger than this get a 413 before they are read."""
+
+    def __post_init__(self) -> None:
+        _check_durations(self, "read_timeout", "write_timeout")
+        for name in ("port", "admin_port"):
+            if not 0 <= getattr(self, name) <= 65535:
+                raise ValueError(f"{name}: expected a port number from 0 to 65535")
+        if self.max_body_bytes <= 0:
+            raise ValueError("max_body_bytes: expected a positive number of bytes")
+
+
+class DeploymentConfig(_Record):
+    mode: Literal["standalone", "distributed", "development"] = "standalone"
+    data_dir: str = "./.llmux"
+    """Where standalone mode keeps its event store, projections and the outbox spill file."""
+
+
+class MockOptions(_Record):
+    """Knobs of the in-process ``mock`` provider (no network)."""
+
+    latency: Duration = "0s"
+    """Time before the reply (or before the first stream chunk)."""
+    stream_chunks: int = 8
+    """How many content chunks a streamed reply has."""
+    chunk_interval: Duration = "0s"
+    """Pause between streamed chunks."""
+
+    def __post_init__(self) -> None:
+        _check_durations(self, "latency", "chunk_interval")
+        if self.stream_chunks < 1:
+            raise ValueError("stream_chunks: expected at least 1")
+
+
+class ModelEntry(_Record):
+    """One model a provider serves: a deployment of ``name`` on that provider."""
+
+    name: str
+    upstream_model: str | None = None
+    """The model name sent upstream, when it differs from the public ``name``."""
+    weight: int | None = None
+    rpm: int | None = None
+    tpm: int | None = None
+    max_parallel: int | None = None
+    input_cost_per_mtok: Decimal | None = None
+    """Price override in USD per million prompt tokens."""
+    output_cost_per_mtok: Decimal | None = None
+    cached_input_cost_per_mtok: Decimal | None = None
+    tags: list[str] = []
+    order: int | None = None
+    """Priority: a lower order is used while any of its deployments is healthy."""
+
+    def __post_init__(self) -> None:
+        if not self.name:
+            raise ValueError("name: must not be empty")
+        for field in ("weight", "rpm", "tpm", "max_parallel"):
+            value = getattr(self, field)
+            if value is not None and value < 0:
+                raise ValueError(f"{field}: expected a non-negative integer")
+
+
+class ProviderConfig(_Record):
+    name: str
+    type: str
+    """``openai``, ``azure``, ``anthropic``, ``gemini``, ``mock`` or an OpenAI-compatible preset."""
+    api_key: str | None = None
+    base_url: str | None = None
+    api_version: str | None = None
+    """Azure's ``api-version`` query parameter."""
+    models: list[str | ModelEntry] = []
+    timeout: Duration = "120s"
+    """Whole-call timeout for a non-streaming upstream request."""
+    stream_stall_timeout: Duration = "60s"
+    """Longest silence allowed between two chunks of a stream."""
+    connect_timeout: Duration = "5s"
+    headers: dict[str, str] = {}
+    """Extra headers sent upstream on every call."""
+    mock: MockOptions = MockOptions()
+
+    def __post_init__(self) -> None:
+        known = NATIVE_PROVIDER_TYPES | OPENAI_COMPATIBLE_PRESETS.keys()
+        if self.type not in known:
+            raise ValueError(f"type: unknown provider type {self.type!r}")
+        if not self.name:
+            raise ValueError("name: must not be empty")
+        if self.base_url is not None and not re.match(r"^https?://[^\s/]+", self.base_url):
+            raise ValueError("base_url: expected an http:// or https:// URL")
+        _check_durations(self, "timeout", "stream_stall_timeout", "connect_timeout")
+
+    @property
+    def model_entries(self) -> list[ModelEntry]:
+        """``models`` with bare strings expanded to entries."""
+        return [ModelEntry(name=m) if isinstance(m, str) else m for m in self.models]
+
+
+RoutingStrategy = Literal[
+    "simple-shuffle", "round-robin", "lowest-latency", "least-busy", "lowest-tpm-rpm", "lowest-cost"
+]
+
+
+class RoutingConfig(_Record):
+    strategy: RoutingStrategy = "simple-shuffle"
+    fallback_enabled: bool = True
+    retry_count: int = 3
+    distributed: bool = False
+    fallbacks: dict[str, list[str]] = {}
+    """Cross-model fallback chains: ``{gpt-4o: [claude-sonnet]}``."""
+    context_window_fallbacks: dict[str, list[str]] = {}
+    aliases: dict[str, str] = {}
+    """Public alias → model group name."""
+    retry_backoff: Duration = "100ms"
+    cooldown: Duration = "30s"
+    allowed_fails: int = 3
+
+    def __post_init__(self) -> None:
+        if self.retry_count < 0:
+            raise ValueError("retry_count: expected a non-negative integer")
+        _check_durations(self, "retry_backoff", "cooldown")
+
+
+class AuthConfig(_Record):
+    master_key: str | None = None
+    """Admin credential. Standalone with no master key and no virtual keys accepts anonymous calls."""
+    hash_secret: str | None = None
+    """HMAC secret for stored key hashes. Standalone generates one under ``data_dir`` if unset."""
+
+
+class NatsConfig(_Record):
+    url: str = "nats://127.0.0.1:4222"
+    stream: str = "LLMUX"
+    subject_prefix: str = "llmux"
+
+
+class DatabaseConfig(_Record):
+    url: str | None = None
+    """``postgresql://user:pass@host:port/db``; built from DB_HOST/DB_USER/... when unset."""
+
+
+class RedisConfig(_Record):
+    url: str = "redis://127.0.0.1:6379/0"
+    key_prefix: str = "llmux:"
+
+
+class BusConfig(_Record):
+    """The outbox between the hot path and the bus."""
+
+    outbox_max_events: int = 100_000
+    """Events held in memory before new ones go straight to the spill file."""
+    spill_max_bytes: int = 1024 * 1024 * 1024
+    """Size of the local spill file beyond which publishing waits (and says so in a metric)."""
+    batch_size: int = 256
+    flush_interval: Duration = "5ms"
+
+    def __post_init__(self) -> None:
+        _check_durations(self, "flush_interval")
+
+
+class LedgerConfig(_Record):
+    batch_size: int = 500
+    batch_wait: Duration = "50ms"
+
+    def __post_init__(self) -> None:
+        _check_durations(self, "batch_wait")
+
+
+class MetricsConfig(_Record):
+    enabled: bool = True
+    path: str = "/metrics"
+
+
+class TracingConfig(_Record):
+    enabled: bool = False
+    endpoint: str | None = None
+    sample_ratio: float = 1.0
+
+
+class LoggingConfig(_Record):
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    json: bool = True
+
+
+class LLMuxConfig(_Record):
+    """The root of the YAML file."""
+
+    server: ServerConfig = ServerConfig()
+    deployment: DeploymentConfig = DeploymentConfig()
+    providers: list[ProviderConfig] = []
+    routing: RoutingConfig = RoutingConfig()
+    auth: AuthConfig = AuthConfig()
+    nats: NatsConfig = NatsConfig()
+    database: DatabaseConfig = DatabaseConfig()
+    redis: RedisConfig = RedisConfig()
+    bus: BusConfig = BusConfig()
+    ledger: LedgerConfig = LedgerConfig()
+    metrics: MetricsConfig = MetricsConfig()
+    tracing: TracingConfig = TracingConfig()
+    logging: LoggingConfig = LoggingConfig()
+
+    def __post_init__(self) -> None:
+        names = [p.name for p in self.providers]
+        for index, name in enumerate(names):
+            if name in names[:index]:
+                raise ValueError(f"providers[{index}].name: duplicate provider name {name!r}")
+
+    @property
+    def is_distributed(self) -> bool:
+        return self.deployment.mode == "distributed"
+
+
+_ = Decimal  # NOTE: Decimal is used in annotations that msgspec resolves at run time.

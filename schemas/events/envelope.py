@@ -1,0 +1,115 @@
+"""The envelope every event travels in, on the bus and in the event store.
+
+The envelope is the contract between the hot path that publishes and the ledger that records: its
+``id`` is the bus message id (``Nats-Msg-Id``) and the idempotency key, so a redelivered event is
+recognised and stored once. The payload stays encoded (``msgspec.Raw``) until a reader asks for it,
+so the ledger can store exactly the bytes that were published and a replay reads them back unchanged.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import ClassVar
+
+import msgspec
+
+__all__ = [
+    "EVENT_NAMESPACE",
+    "EventEnvelope",
+    "EventPayload",
+    "derive_event_id",
+    "encode_envelope",
+    "decode_envelope",
+]
+
+EVENT_NAMESPACE = uuid.UUID("6f1c2d3e-8a4b-5c6d-9e0f-112233445566")
+"""Namespace for ids derived with ``uuid5`` (idempotent ids are never drawn at random)."""
+
+
+class EventPayload(msgspec.Struct, frozen=True, kw_only=True):
+    """Base of every event type's payload.
+
+    Subclasses set ``TYPE`` (dotted, past tense: ``request.completed``) and ``VERSION``. To change a
+    payload, raise ``VERSION`` and add ``upcast_v1_v2(payload: dict) -> dict`` as a staticmethod;
+    stored events are never edited.
+    """
+
+    TYPE: ClassVar[str]
+    VERSION: ClassVar[int] = 1
+
+    @classmethod
+    def family(cls) -> str:
+        """``request``, ``usage`` or ``admin``: the first part of ``TYPE``, used in bus subjects."""
+        return cls.TYPE.split(".", 1)[0]
+
+
+class EventEnvelope(msgspec.Struct, frozen=True, kw_only=True):
+    """One immutable fact."""
+
+    id: uuid.UUID
+    """Unique id; also the bus message id and the idempotency key."""
+    type: str
+    """Dotted event type, e.g. ``usage.recorded``."""
+    version: int
+    """Schema version of ``type`` that ``payload`` was written with."""
+    occurred_at: datetime
+    """UTC, microsecond precision."""
+    actor: str
+    """Who caused it: a key id, a user id, or ``system``."""
+    request_id: str | None = None
+    payload: msgspec.Raw = msgspec.Raw(b"{}")
+    """The encoded payload, kept as bytes until decoded with the event type registry."""
+
+    @property
+    def subject_suffix(self) -> str:
+        """``request.completed`` → the bus subject tail (the prefix is configured)."""
+        return self.type
+
+    @classmethod
+    def wrap(
+        cls,
+        payload: EventPayload,
+        *,
+        actor: str,
+        request_id: str | None = None,
+        occurred_at: datetime | None = None,
+        event_id: uuid.UUID | None = None,
+    ) -> EventEnvelope:
+        """Envelope ``payload``; the id is derived from ``request_id`` and type when there is one."""
+        if event_id is None:
+            event_id = (
+                derive_event_id(request_id, payload.TYPE) if request_id else uuid.uuid4()
+            )
+        when = occurred_at or datetime.now(UTC)
+        return cls(
+            id=event_id,
+            type=payload.TYPE,
+            version=payload.VERSION,
+            occurred_at=when,
+            actor=actor,
+            request_id=request_id,
+            payload=msgspec.Raw(_ENCODER.encode(payload)),
+        )
+
+
+def derive_event_id(request_id: str, event_type: str) -> uuid.UUID:
+    """The id of the one event of ``event_type`` that request ``request_id`` can produce."""
+    return uuid.uuid5(EVENT_NAMESPACE, f"{request_id}/{event_type}")
+
+
+_ENCODER = msgspec.json.Encoder()
+_DECODER = msgspec.json.Decoder(EventEnvelope)
+
+
+def encode_envelope(envelope: EventEnvelope) -> bytes:
+    """Wire bytes of an envelope (JSON)."""
+    return _ENCODER.encode(envelope)
+
+
+def decode_envelope(data: bytes) -> EventEnvelope:
+    """Parse wire bytes; raises ``msgspec.DecodeError`` (a ``ValueError``) on malformed input."""
+    return _DECODER.decode(data)
+
+
+_ = datetime  # NOTE: resolved by msgspec at run time.
