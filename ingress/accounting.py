@@ -1,0 +1,121 @@
+"""Turning one finished request into its events: the terminal request event and the usage event.
+
+The hot path only builds small frozen records and hands them to the outbox (``publish_nowait``,
+never awaited), so recording costs microseconds and never waits for the bus or a database.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Protocol
+
+from router_engine import CallResult, Cost, Deployment, StreamCall
+from schemas.errors import LLMuxError
+from schemas.events import (
+    EventEnvelope,
+    RequestCompleted,
+    RequestFailed,
+    RequestRejected,
+    UsageRecorded,
+)
+from schemas.token_usage import TokenUsage
+
+from ingress.auth import Caller
+
+__all__ = ["Accounting", "EventSink", "RequestScope"]
+
+
+class EventSink(Protocol):
+    """Where events go: the outbox (``ledger.Outbox``)."""
+
+    def publish_nowait(self, envelope: EventEnvelope) -> None: ...
+
+
+class RequestScope:
+    """What the accounting needs to know about one request while it runs."""
+
+    __slots__ = ("caller", "endpoint", "is_streaming", "model_requested", "request_id", "started")
+
+    def __init__(
+        self, *, request_id: str, caller: Caller, endpoint: str, model_requested: str,
+        is_streaming: bool,
+    ) -> None:
+        self.request_id = request_id
+        self.caller = caller
+        self.endpoint = endpoint
+        self.model_requested = model_requested
+        self.is_streaming = is_streaming
+        self.started = time.perf_counter()
+
+    def elapsed_ms(self) -> float:
+        return round((time.perf_counter() - self.started) * 1000.0, 3)
+
+
+class Accounting:
+    """Publishes the events of finished requests."""
+
+    def __init__(self, sink: EventSink) -> None:
+        self._sink = sink
+
+    def completed(self, scope: RequestScope, call: CallResult | StreamCall, cost: Cost,
+                  usage: TokenUsage) -> None:
+        deployment = call.deployment
+        ttft_ms = call.ttft_ms if isinstance(call, StreamCall) else None
+        self._usage(scope, deployment, usage, cost, is_partial=False)
+        self._publish(scope, RequestCompleted(
+            key_id=scope.caller.key_id, endpoint=scope.endpoint,
+            model_requested=scope.model_requested, is_streaming=scope.is_streaming,
+            latency_ms=scope.elapsed_ms(), deployment=deployment.id,
+            provider=deployment.provider_name, model=deployment.upstream_model,
+            attempts=call.attempts, fallbacks=list(call.fallbacks), ttft_ms=ttft_ms,
+        ))
+
+    def failed(self, scope: RequestScope, error: LLMuxError, *, call: StreamCall | None = None,
+               cost: Cost | None = None, usage: TokenUsage | None = None) -> None:
+        """A request that reached the router and failed (before or during the response)."""
+        deployment = call.deployment if call is not None else None
+        if deployment is not None and cost is not None and usage is not None:
+            self._usage(scope, deployment, usage, cost, is_partial=True)
+        self._publish(scope, RequestFailed(
+            key_id=scope.caller.key_id, endpoint=scope.endpoint,
+            model_requested=scope.model_requested, is_streaming=scope.is_streaming,
+            latency_ms=scope.elapsed_ms(),
+            deployment=deployment.id if deployment else None,
+            provider=deployment.provider_name if deployment else None,
+            attempts=call.attempts if call else 1,
+            fallbacks=list(call.fallbacks) if call else [],
+            status_code=error.status, error_type=error.type, error_code=error.code,
+            message=error.message[:500], ttft_ms=call.ttft_ms if call else None,
+        ))
+
+    def rejected(self, scope: RequestScope, error: LLMuxError, reason: str) -> None:
+        """A request refused before any upstream call (validation, model access, limits)."""
+        self._publish(scope, RequestRejected(
+            key_id=scope.caller.key_id, endpoint=scope.endpoint,
+            model_requested=scope.model_requested, is_streaming=scope.is_streaming,
+            latency_ms=scope.elapsed_ms(), reason=reason,  # type: ignore[arg-type]  # checked by msgspec on decode
+            status_code=error.status, message=error.message[:500],
+        ))
+
+    def _usage(self, scope: RequestScope, deployment: Deployment, usage: TokenUsage, cost: Cost,
+               *, is_partial: bool) -> None:
+        key = scope.caller.key
+        self._publish(scope, UsageRecorded(
+            key_id=scope.caller.key_id,
+            user_id=key.user_id if key else None,
+            team_id=key.team_id if key else None,
+            org_id=key.org_id if key else None,
+            model_requested=scope.model_requested, deployment=deployment.id,
+            provider=deployment.provider_name, model=deployment.upstream_model,
+            prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens,
+            cached_tokens=usage.cached_tokens, reasoning_tokens=usage.reasoning_tokens,
+            cost_micros=cost.cost_micros, price_version=cost.price_version,
+            price_known=cost.price_known, usage_estimated=usage.is_estimated,
+            is_partial=is_partial,
+        ))
+
+    def _publish(self, scope: RequestScope, payload: RequestCompleted | RequestFailed
+                 | RequestRejected | UsageRecorded) -> None:
+        self._sink.publish_nowait(
+            EventEnvelope.wrap(payload, actor=scope.caller.actor, request_id=scope.request_id)
+        )

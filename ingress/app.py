@@ -1,0 +1,61 @@
+"""``create_app(config)``: the one place the gateway's long-lived objects are built and wired.
+
+Everything a resource needs arrives through its ``__init__``; background work (bus, outbox, ledger
+and projector in standalone mode) is owned by the ``Runtime`` and started and stopped with the ASGI
+lifespan.
+"""
+
+from __future__ import annotations
+
+import falcon.asgi
+
+from router_engine import Router
+from schemas.config import LLMuxConfig
+
+from ingress.accounting import Accounting
+from ingress.auth import KeyRegistry
+from ingress.chat import ChatService
+from ingress.errors import install_error_handlers
+from ingress.keys import KeyService
+from ingress.lifecycle import Lifecycle
+from ingress.middleware import RequestContextMiddleware
+from ingress.resources.chat import ChatCompletions
+from ingress.resources.health import Liveness, Readiness
+from ingress.resources.keys import KeyGenerate
+from ingress.resources.models import Models
+from ingress.resources.spend import SpendByKey
+from ingress.runtime import build_runtime
+from ingress.secrets import load_secrets
+
+__all__ = ["create_app"]
+
+PUBLIC_PATHS = frozenset({"/health/live", "/health/ready", "/health", "/metrics"})
+
+
+def create_app(config: LLMuxConfig) -> falcon.asgi.App:
+    """The ASGI app for ``config``; start it under an ASGI server that runs the lifespan."""
+    secrets = load_secrets(config)
+    runtime = build_runtime(config)
+    registry = KeyRegistry(secrets.hash_secret, secrets.master_key)
+    router = Router(config)
+    accounting = Accounting(runtime.outbox)
+    keys = KeyService(registry, runtime.outbox)
+    lifecycle = Lifecycle(runtime, registry, keys, router, secrets)
+
+    app = falcon.asgi.App(
+        middleware=[lifecycle, RequestContextMiddleware(registry, PUBLIC_PATHS)],
+        cors_enable=False,
+    )
+    install_error_handlers(app)
+    max_body = config.server.max_body_bytes
+    chat = ChatCompletions(ChatService(router, accounting), max_body)
+    models = Models(router)
+    for prefix in ("/v1", ""):
+        app.add_route(f"{prefix}/chat/completions", chat)
+        app.add_route(f"{prefix}/models", models)
+        app.add_route(f"{prefix}/models/{{model_id:path}}", models, suffix="item")
+    app.add_route("/key/generate", KeyGenerate(keys, max_body))
+    app.add_route("/spend/keys", SpendByKey(runtime.queries))
+    app.add_route("/health/live", Liveness())
+    app.add_route("/health/ready", Readiness(runtime.readiness_checks()))
+    return app

@@ -1,0 +1,118 @@
+"""What each ``llmux`` subcommand does, given a validated config."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import urllib.error
+import urllib.request
+
+import uvicorn
+
+from schemas.config import LLMuxConfig
+
+from ingress import processes
+from ingress.app import create_app
+from ingress.logs import configure_logging
+from ingress.secrets import SecretsError, load_secrets
+
+__all__ = [
+    "CommandError",
+    "config_check",
+    "keys_create",
+    "ledger",
+    "projections_rebuild",
+    "projector",
+    "serve",
+]
+
+
+class CommandError(RuntimeError):
+    """A command could not do its job; the message says why (and never holds a secret)."""
+
+
+def serve(config: LLMuxConfig, args: argparse.Namespace) -> int:
+    configure_logging(config.logging)
+    host = args.host or config.server.host
+    port = args.port if args.port is not None else config.server.port
+    try:
+        app = create_app(config)
+    except SecretsError as exc:
+        raise CommandError(str(exc)) from None
+    if config.deployment.mode == "standalone" and not args.config:
+        _print_demo_banner(config, host, port)
+    server = uvicorn.Server(uvicorn.Config(
+        app, host=host, port=port, loop="uvloop", http="httptools", lifespan="on",
+        access_log=False, log_config=None, timeout_keep_alive=75,
+    ))
+    server.run()
+    return 0 if server.started else 1
+
+
+def ledger(config: LLMuxConfig, args: argparse.Namespace) -> int:
+    configure_logging(config.logging)
+    asyncio.run(_until_signalled(processes.run_ledger, config))
+    return 0
+
+
+def projector(config: LLMuxConfig, args: argparse.Namespace) -> int:
+    configure_logging(config.logging)
+    asyncio.run(_until_signalled(processes.run_projector, config))
+    return 0
+
+
+def config_check(config: LLMuxConfig, args: argparse.Namespace) -> int:
+    providers = ", ".join(f"{p.name} ({p.type})" for p in config.providers) or "none"
+    print(f"{args.file}: OK — mode {config.deployment.mode}, providers: {providers}")
+    return 0
+
+
+def keys_create(config: LLMuxConfig, args: argparse.Namespace) -> int:
+    master_key = os.environ.get("LLMUX_MASTER_KEY") or load_secrets(config).master_key
+    if not master_key:
+        raise CommandError("no master key: set auth.master_key or LLMUX_MASTER_KEY")
+    host = "127.0.0.1" if config.server.host in ("0.0.0.0", "::") else config.server.host
+    url = (args.url or f"http://{host}:{config.server.port}").rstrip("/") + "/key/generate"
+    body: dict[str, object] = {"key_alias": args.alias}
+    if args.models:
+        body["models"] = [m.strip() for m in args.models.split(",") if m.strip()]
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST", headers={
+        "Authorization": f"Bearer {master_key}", "Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 -- our own URL
+            created = json.loads(response.read())
+    except (urllib.error.URLError, OSError) as exc:
+        raise CommandError(f"cannot create a key through {url}: {exc}") from None
+    print(json.dumps(created, indent=2))
+    return 0
+
+
+def projections_rebuild(config: LLMuxConfig, args: argparse.Namespace) -> int:
+    configure_logging(config.logging)
+    count = processes.rebuild_projection(config, args.name)
+    print(f"projection {args.name!r} rebuilt from {count} events")
+    return 0
+
+
+async def _until_signalled(run: processes.ProcessMain, config: LLMuxConfig) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    await run(config, stop)
+
+
+def _print_demo_banner(config: LLMuxConfig, host: str, port: int) -> None:
+    demo_key = load_secrets(config).demo_key
+    print(
+        "\nLLMux standalone demo: mock provider, no network needed.\n"
+        f"  data dir: {config.deployment.data_dir}   models: mock-gpt, gpt-4o-mini, claude-3-5-haiku\n"
+        f"  demo key: {demo_key}\n\n"
+        f"  curl http://{host}:{port}/v1/chat/completions \\\n"
+        f"    -H 'Authorization: Bearer {demo_key}' -H 'Content-Type: application/json' \\\n"
+        "    -d '{\"model\": \"mock-gpt\", \"messages\": [{\"role\": \"user\", \"content\": \"Hello\"}]}'\n",
+        flush=True,
+    )

@@ -1,0 +1,93 @@
+"""Start and stop with the ASGI lifespan: background work, the key registry, the demo key.
+
+On startup the runtime starts (bus, outbox; in standalone mode also the ledger and projector), the
+key registry is filled from the key registry projection, and then kept current by following admin
+events on the bus, so a key created on any instance works here within a second.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+from router_engine import Router
+from schemas.errors import AuthenticationFailed
+from schemas.events import KeyCreated, decode_envelope, decode_payload
+from schemas.management import KeyGenerateRequest
+
+from ingress.auth import Caller, KeyRecord, KeyRegistry
+from ingress.keys import KeyService
+from ingress.runtime import Runtime
+from ingress.secrets import GatewaySecrets
+
+__all__ = ["Lifecycle"]
+
+_log = logging.getLogger("llmux.ingress")
+
+
+class Lifecycle:
+    """Falcon middleware that only implements the lifespan hooks."""
+
+    def __init__(self, runtime: Runtime, registry: KeyRegistry, keys: KeyService, router: Router,
+                 secrets: GatewaySecrets) -> None:
+        self._runtime = runtime
+        self._registry = registry
+        self._keys = keys
+        self._router = router
+        self._secrets = secrets
+        self._stop = asyncio.Event()
+        self._follower: asyncio.Task[None] | None = None
+
+    async def process_startup(self, scope: dict[str, Any], event: dict[str, Any]) -> None:
+        self._stop = asyncio.Event()
+        await self._runtime.start()
+        admin_events = await self._runtime.bus.follow(
+            f"{self._runtime.subject_prefix}.admin.>", from_start=False
+        )
+        self._registry.load(KeyRecord(**record) for record in await self._runtime.queries.keys())
+        self._follower = asyncio.create_task(self._follow(admin_events), name="admin-follower")
+        self._ensure_demo_key()
+        _log.info("gateway started", extra={"keys": len(self._registry)})
+
+    async def process_shutdown(self, scope: dict[str, Any], event: dict[str, Any]) -> None:
+        self._stop.set()
+        if self._follower is not None:
+            self._follower.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._follower
+        await self._router.aclose()
+        await self._runtime.aclose()
+
+    def _ensure_demo_key(self) -> None:
+        demo_key = self._secrets.demo_key
+        if demo_key is None:
+            return
+        try:
+            self._registry.authenticate(demo_key)
+        except AuthenticationFailed:  # first start: the demo key does not exist yet
+            request = KeyGenerateRequest(key_alias="demo")
+            self._keys.generate(Caller(is_admin=True), request, source_ip=None, request_id=None,
+                                raw_key=demo_key)
+
+    async def _follow(self, consumer: Any) -> None:
+        while not self._stop.is_set():
+            try:
+                deliveries = await consumer.fetch(100, 0.5)
+            except Exception:  # noqa: BLE001 -- bus down: keep the registry we have and retry
+                _log.warning("admin event feed unavailable; retrying")
+                await asyncio.sleep(1.0)
+                continue
+            for delivery in deliveries:
+                self._apply(delivery.data)
+            if deliveries:
+                await consumer.ack(deliveries)
+
+    def _apply(self, data: bytes) -> None:
+        try:
+            payload = decode_payload(decode_envelope(data))
+        except ValueError:
+            return
+        if isinstance(payload, KeyCreated):
+            self._registry.add(KeyRecord.from_event(payload))
