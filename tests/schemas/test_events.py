@@ -1,0 +1,72 @@
+"""Events: the envelope round-trips byte for byte, ids are idempotent, old versions upcast."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import msgspec
+
+from schemas.events import (
+    EVENT_TYPES,
+    EventEnvelope,
+    UsageRecorded,
+    decode_envelope,
+    decode_payload,
+    derive_event_id,
+    encode_envelope,
+)
+from schemas.events import envelope as envelope_module
+
+
+def _usage(**overrides: Any) -> UsageRecorded:
+    fields: dict[str, Any] = dict(key_id="k1", model_requested="m", deployment="p/m", provider="p",
+                                  model="m", prompt_tokens=10, completion_tokens=5, cost_micros=42)
+    return UsageRecorded(**{**fields, **overrides})
+
+
+def test_event_types_are_pinned() -> None:
+    assert sorted(EVENT_TYPES) == [
+        "admin.key.created", "request.completed", "request.failed", "request.rejected",
+        "usage.recorded",
+    ]
+    assert all(cls.VERSION >= 1 for cls in EVENT_TYPES.values())
+
+
+def test_envelope_round_trips_exactly() -> None:
+    envelope = EventEnvelope.wrap(_usage(), actor="key:k1", request_id="req-1")
+    data = encode_envelope(envelope)
+    decoded = decode_envelope(data)
+    assert decoded == envelope
+    assert encode_envelope(decoded) == data
+    assert decode_payload(decoded) == _usage()
+
+
+def test_request_events_have_idempotent_ids() -> None:
+    first = EventEnvelope.wrap(_usage(), actor="a", request_id="req-7")
+    again = EventEnvelope.wrap(_usage(), actor="a", request_id="req-7")
+    assert first.id == again.id == derive_event_id("req-7", "usage.recorded")
+    assert EventEnvelope.wrap(_usage(), actor="a", request_id="req-8").id != first.id
+
+
+def test_old_version_is_upcast() -> None:
+    class Renamed(envelope_module.EventPayload, frozen=True, kw_only=True):
+        TYPE: ClassVar[str] = "usage.recorded"
+        VERSION: ClassVar[int] = 2
+        tokens: int
+
+        @staticmethod
+        def upcast_v1_v2(payload: dict[str, Any]) -> dict[str, Any]:
+            return {"tokens": payload["prompt_tokens"] + payload["completion_tokens"]}
+
+    stored_v1 = EventEnvelope.wrap(_usage(), actor="a", request_id="r")
+    original = EVENT_TYPES["usage.recorded"]
+    EVENT_TYPES["usage.recorded"] = Renamed
+    try:
+        assert decode_payload(stored_v1) == Renamed(tokens=15)
+    finally:
+        EVENT_TYPES["usage.recorded"] = original
+
+
+def test_payload_bytes_are_kept_raw() -> None:
+    envelope = EventEnvelope.wrap(_usage(), actor="a", request_id="r")
+    assert msgspec.json.decode(envelope.payload)["cost_micros"] == 42
