@@ -74,7 +74,7 @@ class BudgetDuration:
 
 
 def parse_budget_duration(text: str) -> BudgetDuration:
-    """Parse a LiteLLM-style ``budget_duration`` (``30s``, ``1h``, ``1d``, ``7d``, ``30d``, ``1mo``).
+    """Parse a LiteLLM-style ``budget_duration``: ``30s``, ``1h``, ``1d``, ``7d``, ``30d``, ``1mo``.
 
     Raises:
         InvalidRequest: the value is not a positive duration (``param="budget_duration"``).

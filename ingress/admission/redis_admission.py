@@ -1,0 +1,289 @@
+"""Distributed admission: every instance shares its counters in Redis, one script call per request.
+
+Redis is the one place where limits are shared, so it is also the one place that can be missing.
+This adapter is the boundary for that: redis-py exceptions stop here. While Redis is unreachable
+the configured :class:`FailurePolicy` applies and :attr:`RedisAdmission.is_degraded` is true
+(``/health/ready`` and the metrics read it):
+
+- ``closed``: refuse every request with a 503 (``RefusalKind.UNAVAILABLE``);
+- ``open``: admit against a local :class:`MemoryAdmission`, i.e. each instance enforces the
+  limits on its own (so N instances together allow up to N times a limit).
+
+After a failure Redis is left alone for ``probe_interval_s``; then the next request tries it
+again. Settlements that could not reach Redis are queued (bounded) and replayed on recovery.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from datetime import datetime
+from enum import StrEnum
+
+from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
+
+from ingress.admission.base import DEFAULT_LEASE_S, Admission
+from ingress.admission.limits import AdmissionRequest
+from ingress.admission.memory import MemoryAdmission
+from ingress.admission.redis_scripts import (
+    ADMIT_LUA,
+    SEED_LUA,
+    SETTLE_LUA,
+    Arguments,
+    admit_arguments,
+    budget_key,
+    decode_admit,
+    seed_arguments,
+    settle_arguments,
+)
+from ingress.admission.report import admitted, refusal_for, refused
+from ingress.admission.result import (
+    AdmissionResult,
+    BudgetSpend,
+    Refusal,
+    RefusalKind,
+    Reservation,
+)
+from schemas.errors import ServiceUnavailable
+
+__all__ = ["FailurePolicy", "RedisAdmission"]
+
+_log = logging.getLogger(__name__)
+
+
+class FailurePolicy(StrEnum):
+    """What admission does while Redis is unreachable."""
+
+    CLOSED = "closed"
+    OPEN = "open"
+
+
+class _Outage:
+    """When Redis last failed, and whether it is time to try it again."""
+
+    __slots__ = ("_clock", "_probe_interval_s", "_retry_at", "failures", "is_degraded")
+
+    def __init__(self, probe_interval_s: float, clock: Callable[[], float]) -> None:
+        self._clock = clock
+        self._probe_interval_s = probe_interval_s
+        self._retry_at = 0.0
+        self.failures = 0
+        self.is_degraded = False
+
+    def should_skip_store(self) -> bool:
+        return self.is_degraded and self._clock() < self._retry_at
+
+    def failed(self) -> bool:
+        """Record a failure; True when this starts an outage."""
+        started = not self.is_degraded
+        self.is_degraded = True
+        self.failures += 1
+        self._retry_at = self._clock() + self._probe_interval_s
+        return started
+
+    def succeeded(self) -> bool:
+        """Record a success; True when this ends an outage."""
+        ended = self.is_degraded
+        self.is_degraded = False
+        return ended
+
+
+class RedisAdmission(Admission):
+    """Admission shared by every ingress instance through Redis (distributed mode).
+
+    Args:
+        redis_url: ``redis://host:port/db`` (credentials allowed; never logged).
+        key_prefix: namespace of every key (a Redis Cluster hash tag, so one slot).
+        failure_policy: ``closed`` (refuse with 503) or ``open`` (local limits) when Redis fails.
+        lease_s: how long an unsettled reservation holds its parallel slot and budget.
+        max_connections: size of the blocking connection pool.
+        pool_timeout_s: how long a request waits for a free pooled connection.
+        socket_timeout_s: per-command timeout (a script call is one command).
+        connect_timeout_s: TCP connect timeout.
+        probe_interval_s: after a failure, how long to skip Redis before trying again.
+        max_pending_settles: settlements kept for replay while Redis is down (oldest dropped).
+        clock: monotonic clock for the probe interval (injectable for tests).
+    """
+
+    def __init__(
+        self,
+        redis_url: str,
+        key_prefix: str = "llmux",
+        *,
+        failure_policy: FailurePolicy | str = FailurePolicy.CLOSED,
+        lease_s: float = DEFAULT_LEASE_S,
+        max_connections: int = 64,
+        pool_timeout_s: float = 1.0,
+        socket_timeout_s: float = 1.0,
+        connect_timeout_s: float = 0.5,
+        probe_interval_s: float = 1.0,
+        max_pending_settles: int = 10_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._prefix = key_prefix
+        self._policy = FailurePolicy(failure_policy)
+        self._lease_ms = int(lease_s * 1000)
+        self._probe_interval_s = probe_interval_s
+        # NOTE: no retries: a script that timed out may have run, and running it twice would
+        # double-reserve. A lost reply leaks only until its leases and windows expire.
+        pool = BlockingConnectionPool.from_url(
+            redis_url,
+            max_connections=max_connections,
+            timeout=pool_timeout_s,
+            socket_timeout=socket_timeout_s,
+            socket_connect_timeout=connect_timeout_s,
+            retry=Retry(NoBackoff(), 0),
+        )
+        self._redis = Redis(connection_pool=pool)
+        self._admit_script = self._redis.register_script(ADMIT_LUA)
+        self._settle_script = self._redis.register_script(SETTLE_LUA)
+        self._seed_script = self._redis.register_script(SEED_LUA)
+        self._local = MemoryAdmission(lease_s=lease_s)
+        self._outage = _Outage(probe_interval_s, clock)
+        self._pending: collections.deque[Arguments] = collections.deque()
+        self._max_pending = max_pending_settles
+        self._flush_task: asyncio.Task[None] | None = None
+        self.dropped_settles = 0
+        """Settlements lost because Redis stayed down longer than the pending queue lasts."""
+
+    @property
+    def is_degraded(self) -> bool:
+        return self._outage.is_degraded
+
+    @property
+    def failure_policy(self) -> FailurePolicy:
+        return self._policy
+
+    @property
+    def pending_settles(self) -> int:
+        """Settlements waiting for Redis to come back."""
+        return len(self._pending)
+
+    async def admit(self, request: AdmissionRequest, now: datetime) -> AdmissionResult:
+        if self._outage.should_skip_store():
+            return await self._degraded_admit(request, now)
+        reservation = Reservation(uuid.uuid4().hex, request, now, is_local=False)
+        keys, args = admit_arguments(self._prefix, request, reservation.id, now, self._lease_ms)
+        try:
+            reply = await self._admit_script(keys=keys, args=args)
+        except RedisError as exc:
+            self._failed(exc)
+            return await self._degraded_admit(request, now)
+        self._succeeded()
+        decoded = decode_admit(reply, len(request.limits))
+        if decoded.refused_kind is None:
+            return admitted(reservation, decoded.counts, now)
+        limit = request.limits[decoded.refused_index - 1]
+        refusal = refusal_for(limit, decoded.refused_kind, now)
+        return refused(request, refusal, decoded.counts, now)
+
+    async def settle(
+        self,
+        reservation: Reservation,
+        actual_cost_micros: int,
+        actual_tokens: int,
+        now: datetime,
+    ) -> None:
+        if reservation.is_local:
+            await self._local.settle(reservation, actual_cost_micros, actual_tokens, now)
+        elif reservation.close():
+            call = settle_arguments(
+                self._prefix, reservation, actual_cost_micros, actual_tokens, now
+            )
+            await self._settle_or_defer(call)
+
+    async def release(self, reservation: Reservation) -> None:
+        if reservation.is_local:
+            await self._local.release(reservation)
+        elif reservation.close():
+            call = settle_arguments(self._prefix, reservation, 0, 0, reservation.admitted_at)
+            await self._settle_or_defer(call)
+
+    async def seed_spend(self, scope: str, window_start: datetime, spent_micros: int) -> None:
+        """Seed Redis and the local fallback alike, so failing open still knows history.
+
+        Raises:
+            ServiceUnavailable: Redis is unreachable.
+        """
+        await self._local.seed_spend(scope, window_start, spent_micros)
+        keys, args = seed_arguments(self._prefix, scope, window_start, spent_micros)
+        try:
+            await self._seed_script(keys=keys, args=args)
+        except RedisError as exc:
+            raise ServiceUnavailable("Redis is unreachable; budget spend was not seeded") from exc
+
+    async def budget_spend(self, scope: str, window_start: datetime) -> BudgetSpend:
+        """Read one budget window from Redis.
+
+        Raises:
+            ServiceUnavailable: Redis is unreachable.
+        """
+        key = budget_key(self._prefix, scope, window_start)
+        try:
+            spent, reserved = await self._redis.hmget(key, ["spent", "reserved"])
+        except RedisError as exc:
+            raise ServiceUnavailable("Redis is unreachable; budget spend is unknown") from exc
+        return BudgetSpend(int(spent or 0), int(reserved or 0))
+
+    async def aclose(self) -> None:
+        if self._flush_task is not None:
+            self._flush_task.cancel()
+            await asyncio.gather(self._flush_task, return_exceptions=True)
+        await self._redis.aclose(close_connection_pool=True)
+
+    async def _degraded_admit(self, request: AdmissionRequest, now: datetime) -> AdmissionResult:
+        if self._policy is FailurePolicy.OPEN:
+            return await self._local.admit(request, now)
+        refusal = Refusal("", RefusalKind.UNAVAILABLE, 0, self._probe_interval_s)
+        return AdmissionResult(None, refusal)
+
+    async def _settle_or_defer(self, call: Arguments) -> None:
+        if self._outage.should_skip_store():
+            self._defer(call)
+            return
+        try:
+            await self._settle_script(keys=call[0], args=call[1])
+        except RedisError as exc:
+            self._failed(exc)
+            self._defer(call)
+            return
+        self._succeeded()
+
+    def _defer(self, call: Arguments) -> None:
+        if len(self._pending) >= self._max_pending:
+            self._pending.popleft()
+            self.dropped_settles += 1
+            _log.warning("admission: settlement queue full while Redis is down; dropped the oldest")
+        self._pending.append(call)
+
+    def _failed(self, exc: RedisError) -> None:
+        if self._outage.failed():
+            _log.warning(
+                "admission: Redis unreachable (%s); failing %s until it answers again",
+                type(exc).__name__,
+                self._policy.value,
+            )
+
+    def _succeeded(self) -> None:
+        if self._outage.succeeded():
+            _log.info("admission: Redis reachable again; shared limits restored")
+        if self._pending and (self._flush_task is None or self._flush_task.done()):
+            self._flush_task = asyncio.create_task(self._flush_pending())
+
+    async def _flush_pending(self) -> None:
+        """Replay deferred settlements in order; stop at the first failure (kept for later)."""
+        while self._pending:
+            keys, args = self._pending[0]
+            try:
+                await self._settle_script(keys=keys, args=args)
+            except RedisError as exc:
+                self._failed(exc)
+                return
+            self._pending.popleft()
