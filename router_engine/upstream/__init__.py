@@ -1,0 +1,19 @@
+"""The HTTP client to upstream providers, behind the two-method ``Transport`` interface.
+
+Owns the transports (aiohttp for real upstreams, a handler-backed mock with no sockets). Imports
+only ``schemas``; the only place in the gateway that names aiohttp exceptions.
+"""
+
+from router_engine.upstream.aiohttp_transport import AiohttpTransport
+from router_engine.upstream.base import Transport, UpstreamRequest, UpstreamResponse
+from router_engine.upstream.mock import MockHandler, MockTransport, static_response
+
+__all__ = [
+    "AiohttpTransport",
+    "MockHandler",
+    "MockTransport",
+    "Transport",
+    "UpstreamRequest",
+    "UpstreamResponse",
+    "static_response",
+]
