@@ -112,6 +112,10 @@ class MemoryAdmission(Admission):
             return BudgetSpend()
         return BudgetSpend(window.spent, window.reserved)
 
+    def tracked_counters(self) -> int:
+        """How many rate, parallel and budget counters are held: a gauge of memory use."""
+        return len(self._rates) + len(self._slots) + len(self._budgets)
+
     def _inspect(
         self, limit: Limit, request: AdmissionRequest, now: datetime, now_ms: int, rate_s: int
     ) -> tuple[LimitCounts, RefusalKind | None]:

@@ -56,7 +56,9 @@ local function unreserve(bh, bl, id)
 end
 """
 
-ADMIT_LUA = _LUA_COMMON + """
+ADMIT_LUA = (
+    _LUA_COMMON
+    + """
 -- KEYS: 5 per limit (rq, tk, pl, b, bl). ARGV: now_ms, id, tokens, cost, lease_until_ms,
 -- lease_ms, rate_ttl_s, n, then 6 per limit: rpm, tpm, max_parallel, max_budget, soft_budget,
 -- budget_ttl_s (-1: no budget counters, 0: keep forever).
@@ -131,8 +133,11 @@ for i = 1, n do
 end
 return out
 """
+)
 
-SETTLE_LUA = _LUA_COMMON + """
+SETTLE_LUA = (
+    _LUA_COMMON
+    + """
 -- KEYS: 4 per limit (tk, pl, b, bl). ARGV: id, token delta, cost, n, then 3 per limit:
 -- has_tpm (0/1), has_parallel (0/1), budget_ttl_s (-1: no budget counters, 0: keep forever).
 local id, n = ARGV[1], tonumber(ARGV[4])
@@ -153,6 +158,7 @@ for i = 1, n do
 end
 return 1
 """
+)
 
 SEED_LUA = """
 -- KEYS: the budget hash. ARGV: spent micros, ttl_s (0: keep forever). Set-if-greater.
