@@ -14,7 +14,8 @@ objects and turns :class:`AdmissionResult` refusals into responses.
 from ingress.admission.base import DEFAULT_LEASE_S, Admission
 from ingress.admission.limits import AdmissionRequest, Limit
 from ingress.admission.memory import MemoryAdmission
-from ingress.admission.redis_admission import FailurePolicy, RedisAdmission
+from ingress.admission.outage import FailurePolicy
+from ingress.admission.redis_admission import RedisAdmission
 from ingress.admission.result import (
     AdmissionResult,
     BudgetSpend,

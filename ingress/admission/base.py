@@ -102,5 +102,12 @@ class Admission(ABC):
         """True while the shared limit store is unreachable and the failure policy applies."""
         return False
 
+    async def start(self) -> None:  # noqa: B027 (optional hook: most backends hold nothing)
+        """Check the backing store answers, so a bad setup fails at startup, not per request.
+
+        Raises:
+            ServiceUnavailable: the store is unreachable (the message names it, no credentials).
+        """
+
     async def aclose(self) -> None:  # noqa: B027 (optional hook: most backends hold nothing)
         """Release connections; the object is unusable afterwards."""

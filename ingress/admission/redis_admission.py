@@ -20,9 +20,9 @@ import collections
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
-from enum import StrEnum
+from urllib.parse import urlparse
 
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
@@ -32,10 +32,9 @@ from redis.exceptions import RedisError
 from ingress.admission.base import DEFAULT_LEASE_S, Admission
 from ingress.admission.limits import AdmissionRequest
 from ingress.admission.memory import MemoryAdmission
+from ingress.admission.outage import FailurePolicy, Outage
+from ingress.admission.redis_lua import ADMIT_LUA, SEED_LUA, SETTLE_LUA
 from ingress.admission.redis_scripts import (
-    ADMIT_LUA,
-    SEED_LUA,
-    SETTLE_LUA,
     Arguments,
     admit_arguments,
     budget_key,
@@ -53,46 +52,9 @@ from ingress.admission.result import (
 )
 from schemas.errors import ServiceUnavailable
 
-__all__ = ["FailurePolicy", "RedisAdmission"]
+__all__ = ["RedisAdmission"]
 
 _log = logging.getLogger(__name__)
-
-
-class FailurePolicy(StrEnum):
-    """What admission does while Redis is unreachable."""
-
-    CLOSED = "closed"
-    OPEN = "open"
-
-
-class _Outage:
-    """When Redis last failed, and whether it is time to try it again."""
-
-    __slots__ = ("_clock", "_probe_interval_s", "_retry_at", "failures", "is_degraded")
-
-    def __init__(self, probe_interval_s: float, clock: Callable[[], float]) -> None:
-        self._clock = clock
-        self._probe_interval_s = probe_interval_s
-        self._retry_at = 0.0
-        self.failures = 0
-        self.is_degraded = False
-
-    def should_skip_store(self) -> bool:
-        return self.is_degraded and self._clock() < self._retry_at
-
-    def failed(self) -> bool:
-        """Record a failure; True when this starts an outage."""
-        started = not self.is_degraded
-        self.is_degraded = True
-        self.failures += 1
-        self._retry_at = self._clock() + self._probe_interval_s
-        return started
-
-    def succeeded(self) -> bool:
-        """Record a success; True when this ends an outage."""
-        ended = self.is_degraded
-        self.is_degraded = False
-        return ended
 
 
 class RedisAdmission(Admission):
@@ -128,6 +90,8 @@ class RedisAdmission(Admission):
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._prefix = key_prefix
+        parsed = urlparse(redis_url)
+        self._where = f"{parsed.hostname}:{parsed.port or 6379}"  # never the password
         self._policy = FailurePolicy(failure_policy)
         self._lease_ms = int(lease_s * 1000)
         self._probe_interval_s = probe_interval_s
@@ -146,10 +110,11 @@ class RedisAdmission(Admission):
         self._settle_script = self._redis.register_script(SETTLE_LUA)
         self._seed_script = self._redis.register_script(SEED_LUA)
         self._local = MemoryAdmission(lease_s=lease_s)
-        self._outage = _Outage(probe_interval_s, clock)
+        self._outage = Outage(probe_interval_s, clock)
         self._pending: collections.deque[Arguments] = collections.deque()
         self._max_pending = max_pending_settles
         self._flush_task: asyncio.Task[None] | None = None
+        self._orphans: set[asyncio.Task[None]] = set()
         self.dropped_settles = 0
         """Settlements lost because Redis stayed down longer than the pending queue lasts."""
 
@@ -162,6 +127,11 @@ class RedisAdmission(Admission):
         return self._policy
 
     @property
+    def failure_count(self) -> int:
+        """Redis calls that failed since start (a counter for the metrics)."""
+        return self._outage.failures
+
+    @property
     def pending_settles(self) -> int:
         """Settlements waiting for Redis to come back."""
         return len(self._pending)
@@ -172,7 +142,7 @@ class RedisAdmission(Admission):
         reservation = Reservation(uuid.uuid4().hex, request, now, is_local=False)
         keys, args = admit_arguments(self._prefix, request, reservation.id, now, self._lease_ms)
         try:
-            reply = await self._admit_script(keys=keys, args=args)
+            reply = await self._run_admit_script(keys, args, reservation)
         except RedisError as exc:
             self._failed(exc)
             return await self._degraded_admit(request, now)
@@ -232,11 +202,52 @@ class RedisAdmission(Admission):
             raise ServiceUnavailable("Redis is unreachable; budget spend is unknown") from exc
         return BudgetSpend(int(spent or 0), int(reserved or 0))
 
+    async def start(self) -> None:
+        """Ping Redis and load the scripts, so a wrong URL is a startup error naming Redis.
+
+        Raises:
+            ServiceUnavailable: Redis does not answer.
+        """
+        try:
+            await self._redis.ping()
+            for script in (self._admit_script, self._settle_script, self._seed_script):
+                await self._redis.script_load(script.script)
+        except RedisError as exc:
+            raise ServiceUnavailable(f"Redis is unreachable at {self._where}") from exc
+
     async def aclose(self) -> None:
-        if self._flush_task is not None:
-            self._flush_task.cancel()
-            await asyncio.gather(self._flush_task, return_exceptions=True)
+        tasks = [*self._orphans, *([self._flush_task] if self._flush_task else [])]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         await self._redis.aclose(close_connection_pool=True)
+
+    async def _run_admit_script(
+        self, keys: list[str], args: list[str], reservation: Reservation
+    ) -> Sequence[object]:
+        """Run the admit script, releasing its reservation if our caller is cancelled meanwhile.
+
+        NOTE: a client that disconnects cancels its request task; the script may still run in
+        Redis. Shielding it lets us see the reply and give back what it reserved at once instead
+        of holding a budget until the lease expires.
+        """
+        call = asyncio.ensure_future(self._admit_script(keys=keys, args=args))
+        try:
+            reply: Sequence[object] = await asyncio.shield(call)
+        except asyncio.CancelledError:
+            call.add_done_callback(lambda done: self._release_orphan(done, reservation))
+            raise
+        return reply
+
+    def _release_orphan(
+        self, call: asyncio.Future[Sequence[object]], reservation: Reservation
+    ) -> None:
+        if call.cancelled() or call.exception() is not None:
+            return
+        if decode_admit(call.result(), len(reservation.request.limits)).refused_kind is None:
+            task = asyncio.create_task(self.release(reservation))
+            self._orphans.add(task)
+            task.add_done_callback(self._orphans.discard)
 
     async def _degraded_admit(self, request: AdmissionRequest, now: datetime) -> AdmissionResult:
         if self._policy is FailurePolicy.OPEN:

@@ -230,3 +230,40 @@ async def test_outage_then_recovery_replays_deferred_settlements(
     spend = await admission.budget_spend("key:k1", start)
     assert (spend.spent_micros, spend.reserved_micros) == (2_000, 1_000)
     await admission.aclose()
+
+
+async def test_cancelled_admission_gives_back_what_the_script_reserved(
+    redis_url: str, namespace: str, raw_redis: redis_asyncio.Redis
+) -> None:
+    admission = RedisAdmission(redis_url, namespace)
+    await admission.start()
+    limit = budget("key:k1", 1_000, rpm=10, max_parallel=1)
+    start = limit.budget_window_start(NOW)
+    task = asyncio.create_task(admission.admit(plan(limit, cost=1_000), NOW))
+    await asyncio.sleep(0)  # the script call is on its way
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    for _ in range(500):  # the orphan release runs in the background; bounded wait
+        spend = await admission.budget_spend("key:k1", start)
+        if spend.reserved_micros == 0 and not admission._orphans:
+            break
+        await asyncio.sleep(0.01)
+    assert (spend.spent_micros, spend.reserved_micros) == (0, 0)
+    after = await admission.admit(plan(limit, cost=1_000), NOW)
+    assert after.is_allowed  # budget and parallel slot came back
+    assert after.rate.remaining_requests == 8  # the script did run: the request counted
+    await admission.aclose()
+
+
+async def test_start_checks_redis_and_names_it_without_credentials(redis_url: str) -> None:
+    ok = RedisAdmission(redis_url, "x")
+    await ok.start()
+    await ok.aclose()
+    port = _free_port()
+    broken = RedisAdmission(f"redis://user:s3cret@127.0.0.1:{port}/0", "x")
+    with pytest.raises(ServiceUnavailable) as raised:
+        await broken.start()
+    assert f"127.0.0.1:{port}" in raised.value.message
+    assert "s3cret" not in raised.value.message
+    await broken.aclose()
