@@ -1,0 +1,127 @@
+"""The ledger's bus consumer: fetch a batch, record it in one transaction, then ack.
+
+Acking only after the batch is committed means a crash in between redelivers the batch, and the
+ledger's idempotent recording stores none of it twice: nothing is lost and nothing is duplicated.
+A message that is not a valid envelope is logged (with its digest, so it can be found on the bus)
+and acked: it could never be recorded, and it must not stop the events behind it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+
+from ledger.application import LedgerApp, LedgerUnavailable
+from ledger.bus.base import BusUnavailable, Consumer, Delivery
+from schemas.events import EventEnvelope, decode_envelope
+
+__all__ = ["LedgerConsumer"]
+
+_log = logging.getLogger(__name__)
+
+_RETRY_MIN_S = 0.1
+_RETRY_MAX_S = 5.0
+
+
+class LedgerConsumer:
+    """Moves events from a durable bus consumer into the ledger, batch by batch.
+
+    Args:
+        app: the ledger to record into.
+        consumer: a durable consumer of every event subject (``llmux.>``).
+        batch_size: most messages recorded in one transaction.
+        batch_wait_s: how long one fetch waits for messages.
+        on_recorded: called (on the event loop) after a batch stored new events, e.g. to wake
+            a projection runner instead of letting it wait for its next poll.
+    """
+
+    def __init__(
+        self,
+        app: LedgerApp,
+        consumer: Consumer,
+        *,
+        batch_size: int = 500,
+        batch_wait_s: float = 0.05,
+        on_recorded: Callable[[], None] | None = None,
+    ) -> None:
+        self._app = app
+        self._consumer = consumer
+        self._batch_size = batch_size
+        self._batch_wait_s = batch_wait_s
+        self._on_recorded = on_recorded
+        # NOTE: one writer thread: the library is synchronous and its writers serialize anyway.
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ledger-writer")
+        self.recorded = 0
+        """Events newly stored by this consumer."""
+        self.duplicates = 0
+        """Valid envelopes that were already stored (redeliveries)."""
+        self.rejected = 0
+        """Messages that were not valid envelopes (logged and acked)."""
+
+    async def run_once(self) -> int:
+        """Fetch one batch, record it, ack it; returns how many messages were handled (0: idle).
+
+        Raises:
+            BusUnavailable: the bus cannot be read or acked now.
+            LedgerUnavailable: the store cannot be written now (nothing was acked).
+        """
+        deliveries = await self._consumer.fetch(self._batch_size, self._batch_wait_s)
+        if not deliveries:
+            return 0
+        envelopes = self._decode(deliveries)
+        loop = asyncio.get_running_loop()
+        stored = await loop.run_in_executor(self._writer, self._app.record, envelopes)
+        await self._consumer.ack(deliveries)
+        self.recorded += stored
+        self.duplicates += len(envelopes) - stored
+        if stored and self._on_recorded is not None:
+            self._on_recorded()
+        return len(deliveries)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Record batches until ``stop`` is set; an unavailable bus or store is retried."""
+        delay_s = _RETRY_MIN_S
+        while not stop.is_set():
+            try:
+                await self.run_once()
+                delay_s = _RETRY_MIN_S
+            except (BusUnavailable, LedgerUnavailable) as exc:
+                _log.warning("ledger consumer waiting: %s; retrying in %.1fs", exc, delay_s)
+                await _wait(stop, delay_s)
+                delay_s = min(delay_s * 2, _RETRY_MAX_S)
+
+    async def aclose(self) -> None:
+        """Stop the writer thread (after the batch in progress) and close the bus consumer."""
+        await asyncio.get_running_loop().run_in_executor(None, self._writer.shutdown)
+        await self._consumer.aclose()
+
+    def _decode(self, deliveries: Sequence[Delivery]) -> list[EventEnvelope]:
+        envelopes = []
+        for delivery in deliveries:
+            try:
+                envelopes.append(decode_envelope(delivery.data))
+            except ValueError:
+                self._reject(delivery)
+        return envelopes
+
+    def _reject(self, delivery: Delivery) -> None:
+        self.rejected += 1
+        _log.error(
+            "ledger rejected a message that is not an event envelope",
+            extra={
+                "subject": delivery.subject,
+                "msg_id": delivery.msg_id,
+                "sequence": delivery.sequence,
+                "size": len(delivery.data),
+                "sha256": hashlib.sha256(delivery.data).hexdigest(),
+            },
+        )
+
+
+async def _wait(stop: asyncio.Event, timeout_s: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), timeout_s)

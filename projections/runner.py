@@ -1,0 +1,118 @@
+"""Keeps one projection up to date by polling the ledger's notification log.
+
+SQLite cannot push notifications, and polling is cheap and fine for Postgres too: every
+``poll_interval_s`` (or as soon as :meth:`ProjectionRunner.wake` is called) the runner reads the
+events after the view's stored position, in batches, and applies each batch in one transaction with
+the new position. The position is read from the view before every batch, so a restarted runner (or
+a rebuild in another process) continues exactly where the stored state is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from ledger import LedgerApp, LedgerUnavailable
+from projections.base import Projection
+from projections.stores import ProjectionConflict, StoreUnavailable, Tracking
+
+__all__ = ["ProjectionRunner"]
+
+_log = logging.getLogger(__name__)
+
+_RETRY_MAX_S = 5.0
+
+
+class ProjectionRunner:
+    """Feeds ``projection`` from ``app``'s notification log.
+
+    Args:
+        app: the ledger to read.
+        projection: the projection (with its view) to keep current.
+        batch_size: most events applied in one transaction.
+        poll_interval_s: longest wait between two looks at the log while idle.
+    """
+
+    def __init__(
+        self,
+        app: LedgerApp,
+        projection: Projection[Any],
+        *,
+        batch_size: int = 1000,
+        poll_interval_s: float = 0.05,
+    ) -> None:
+        self._app = app
+        self.projection = projection
+        self._batch_size = batch_size
+        self._poll_interval_s = poll_interval_s
+        self._wakeup = asyncio.Event()
+        # NOTE: the projection's own thread: its store connection is used by one thread only.
+        self._worker = ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix=f"projection-{projection.name}"
+        )
+
+    def run_until_caught_up(self) -> int:
+        """Apply every event recorded so far (blocking); returns how many events were read."""
+        processed = 0
+        while True:
+            count = self._process_next_batch()
+            processed += count
+            if count < self._batch_size:
+                return processed
+
+    def rebuild(self) -> int:
+        """Drop the view's rows and position, then replay the whole log (blocking).
+
+        Returns:
+            How many events were replayed.
+        """
+        self.projection.view.reset()
+        return self.run_until_caught_up()
+
+    def wake(self) -> None:
+        """Look at the log now instead of at the next poll (call it on the runner's event loop)."""
+        self._wakeup.set()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Keep the projection current until ``stop`` is set; an unavailable store is retried."""
+        loop = asyncio.get_running_loop()
+        delay_s = self._poll_interval_s
+        while not stop.is_set():
+            self._wakeup.clear()
+            try:
+                await loop.run_in_executor(self._worker, self.run_until_caught_up)
+                delay_s = self._poll_interval_s
+            except ProjectionConflict as exc:
+                _log.info("projection %s moved by another runner: %s", self.projection.name, exc)
+                continue
+            except (LedgerUnavailable, StoreUnavailable) as exc:
+                _log.warning("projection %s waiting: %s", self.projection.name, exc)
+                delay_s = min(max(delay_s * 2, 0.1), _RETRY_MAX_S)
+            await self._idle(stop, delay_s)
+
+    async def aclose(self) -> None:
+        """Stop the worker thread (after the batch in progress) and close the view's store."""
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, self._worker.shutdown)
+        self.projection.view.close()
+
+    async def _idle(self, stop: asyncio.Event, timeout_s: float) -> None:
+        waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self._wakeup.wait())]
+        try:
+            await asyncio.wait(waiters, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await waiter
+
+    def _process_next_batch(self) -> int:
+        previous = self.projection.view.position()
+        events = self._app.read_envelopes(previous + 1, self._batch_size)
+        if events:
+            tracking = Tracking(self.projection.name, previous, events[-1][0])
+            self.projection.process_batch(events, tracking)
+        return len(events)
