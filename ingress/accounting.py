@@ -21,6 +21,7 @@ from schemas.events import (
 from schemas.token_usage import TokenUsage
 
 from ingress.auth import Caller
+from ingress.metrics import GatewayMetrics
 
 __all__ = ["Accounting", "EventSink", "RequestScope"]
 
@@ -54,14 +55,16 @@ class RequestScope:
 class Accounting:
     """Publishes the events of finished requests."""
 
-    def __init__(self, sink: EventSink) -> None:
+    def __init__(self, sink: EventSink, metrics: GatewayMetrics) -> None:
         self._sink = sink
+        self._metrics = metrics
 
     def completed(self, scope: RequestScope, call: CallResult | StreamCall, cost: Cost,
                   usage: TokenUsage) -> None:
         deployment = call.deployment
         ttft_ms = call.ttft_ms if isinstance(call, StreamCall) else None
         self._usage(scope, deployment, usage, cost, is_partial=False)
+        self._observe(scope, scope.model_requested, 200)
         self._publish(scope, RequestCompleted(
             key_id=scope.caller.key_id, endpoint=scope.endpoint,
             model_requested=scope.model_requested, is_streaming=scope.is_streaming,
@@ -76,6 +79,7 @@ class Accounting:
         deployment = call.deployment if call is not None else None
         if deployment is not None and cost is not None and usage is not None:
             self._usage(scope, deployment, usage, cost, is_partial=True)
+        self._observe(scope, scope.model_requested, error.status)
         self._publish(scope, RequestFailed(
             key_id=scope.caller.key_id, endpoint=scope.endpoint,
             model_requested=scope.model_requested, is_streaming=scope.is_streaming,
@@ -90,6 +94,7 @@ class Accounting:
 
     def rejected(self, scope: RequestScope, error: LLMuxError, reason: str) -> None:
         """A request refused before any upstream call (validation, model access, limits)."""
+        self._observe(scope, "-", error.status)  # NOTE: "-": a refused name may be anything
         self._publish(scope, RequestRejected(
             key_id=scope.caller.key_id, endpoint=scope.endpoint,
             model_requested=scope.model_requested, is_streaming=scope.is_streaming,
@@ -100,6 +105,8 @@ class Accounting:
     def _usage(self, scope: RequestScope, deployment: Deployment, usage: TokenUsage, cost: Cost,
                *, is_partial: bool) -> None:
         key = scope.caller.key
+        self._metrics.observe_usage(scope.model_requested, usage.prompt_tokens,
+                                    usage.completion_tokens, cost.cost_micros)
         self._publish(scope, UsageRecorded(
             key_id=scope.caller.key_id,
             user_id=key.user_id if key else None,
@@ -113,6 +120,9 @@ class Accounting:
             price_known=cost.price_known, usage_estimated=usage.is_estimated,
             is_partial=is_partial,
         ))
+
+    def _observe(self, scope: RequestScope, model: str, status: int) -> None:
+        self._metrics.observe_request(scope.endpoint, model, status, scope.elapsed_ms() / 1000.0)
 
     def _publish(self, scope: RequestScope, payload: RequestCompleted | RequestFailed
                  | RequestRejected | UsageRecorded) -> None:

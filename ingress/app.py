@@ -18,6 +18,7 @@ from ingress.chat import ChatService
 from ingress.errors import install_error_handlers
 from ingress.keys import KeyService
 from ingress.lifecycle import Lifecycle
+from ingress.metrics import GatewayMetrics, MetricsResource
 from ingress.middleware import RequestContextMiddleware
 from ingress.resources.chat import ChatCompletions
 from ingress.resources.health import Liveness, Readiness
@@ -29,7 +30,7 @@ from ingress.secrets import load_secrets
 
 __all__ = ["create_app"]
 
-PUBLIC_PATHS = frozenset({"/health/live", "/health/ready", "/health", "/metrics"})
+PUBLIC_PATHS = frozenset({"/health/live", "/health/ready", "/health"})
 
 
 def create_app(config: LLMuxConfig) -> falcon.asgi.App:
@@ -38,12 +39,14 @@ def create_app(config: LLMuxConfig) -> falcon.asgi.App:
     runtime = build_runtime(config)
     registry = KeyRegistry(secrets.hash_secret, secrets.master_key)
     router = Router(config)
-    accounting = Accounting(runtime.outbox)
+    metrics = GatewayMetrics(runtime.outbox)
+    accounting = Accounting(runtime.outbox, metrics)
     keys = KeyService(registry, runtime.outbox)
     lifecycle = Lifecycle(runtime, registry, keys, router, secrets)
 
     app = falcon.asgi.App(
-        middleware=[lifecycle, RequestContextMiddleware(registry, PUBLIC_PATHS)],
+        middleware=[lifecycle, RequestContextMiddleware(
+            registry, PUBLIC_PATHS | {config.metrics.path})],
         cors_enable=False,
     )
     install_error_handlers(app)
@@ -56,6 +59,8 @@ def create_app(config: LLMuxConfig) -> falcon.asgi.App:
         app.add_route(f"{prefix}/models/{{model_id:path}}", models, suffix="item")
     app.add_route("/key/generate", KeyGenerate(keys, max_body))
     app.add_route("/spend/keys", SpendByKey(runtime.queries))
+    if config.metrics.enabled:
+        app.add_route(config.metrics.path, MetricsResource(metrics))
     app.add_route("/health/live", Liveness())
     app.add_route("/health/ready", Readiness(runtime.readiness_checks()))
     return app

@@ -11,40 +11,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
+from projections import KeyRecord
 from schemas.errors import AuthenticationFailed, PermissionDenied
-from schemas.events import KeyCreated
 
-__all__ = ["Caller", "KeyRecord", "KeyRegistry", "bearer_token"]
-
-
-@dataclass(frozen=True, slots=True)
-class KeyRecord:
-    key_id: str
-    key_hash: str
-    key_prefix: str
-    key_alias: str | None = None
-    user_id: str | None = None
-    team_id: str | None = None
-    org_id: str | None = None
-    models: tuple[str, ...] = ()
-    """Allowed models; empty means all."""
-    metadata: dict[str, str] = field(default_factory=dict)
-
-    @classmethod
-    def from_event(cls, event: KeyCreated) -> KeyRecord:
-        return cls(
-            key_id=event.key_id,
-            key_hash=event.key_hash,
-            key_prefix=event.key_prefix,
-            key_alias=event.key_alias,
-            user_id=event.user_id,
-            team_id=event.team_id,
-            org_id=event.org_id,
-            models=tuple(event.models),
-            metadata=dict(event.metadata),
-        )
+__all__ = ["Caller", "KeyRegistry", "bearer_token"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,11 +10,12 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from projections import KeyRecord
 from schemas.events import EventEnvelope, KeyCreated
 from schemas.management import KeyGenerateRequest
 
 from ingress.accounting import EventSink
-from ingress.auth import Caller, KeyRecord, KeyRegistry
+from ingress.auth import Caller, KeyRegistry
 from ingress.secrets import new_raw_key
 
 __all__ = ["KeyService"]
@@ -43,10 +44,9 @@ class KeyService:
             metadata={str(k): str(v) for k, v in request.metadata.items()},
             source_ip=source_ip,
         )
-        self._registry.add(KeyRecord.from_event(event))
-        self._sink.publish_nowait(
-            EventEnvelope.wrap(event, actor=caller.actor, request_id=request_id)
-        )
+        envelope = EventEnvelope.wrap(event, actor=caller.actor, request_id=request_id)
+        self._registry.add(KeyRecord.from_event(event, envelope.occurred_at))
+        self._sink.publish_nowait(envelope)
         return {
             "key": raw_key,
             "token_id": event.key_id,

@@ -12,12 +12,13 @@ import contextlib
 import logging
 from typing import Any
 
+from projections import KeyRecord
 from router_engine import Router
 from schemas.errors import AuthenticationFailed
 from schemas.events import KeyCreated, decode_envelope, decode_payload
 from schemas.management import KeyGenerateRequest
 
-from ingress.auth import Caller, KeyRecord, KeyRegistry
+from ingress.auth import Caller, KeyRegistry
 from ingress.keys import KeyService
 from ingress.runtime import Runtime
 from ingress.secrets import GatewaySecrets
@@ -46,7 +47,7 @@ class Lifecycle:
         admin_events = await self._runtime.bus.follow(
             f"{self._runtime.subject_prefix}.admin.>", from_start=False
         )
-        self._registry.load(KeyRecord(**record) for record in await self._runtime.queries.keys())
+        self._registry.load(await self._runtime.queries.keys())
         self._follower = asyncio.create_task(self._follow(admin_events), name="admin-follower")
         self._ensure_demo_key()
         _log.info("gateway started", extra={"keys": len(self._registry)})
@@ -86,8 +87,9 @@ class Lifecycle:
 
     def _apply(self, data: bytes) -> None:
         try:
-            payload = decode_payload(decode_envelope(data))
+            envelope = decode_envelope(data)
+            payload = decode_payload(envelope)
         except ValueError:
             return
         if isinstance(payload, KeyCreated):
-            self._registry.add(KeyRecord.from_event(payload))
+            self._registry.add(KeyRecord.from_event(payload, envelope.occurred_at))

@@ -1,0 +1,140 @@
+"""The ledger and projector as jobs: in the gateway process (standalone) or their own (distributed).
+
+A job is ``async job(stop)``: it runs until ``stop`` is set and then closes what it opened. The same
+jobs back ``llmux ledger`` and ``llmux projector`` and the standalone gateway, so both modes run
+one code path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from ledger import Bus, BusUnavailable, LedgerApp, LedgerConsumer, NatsBus, open_ledger
+from projections import (
+    KeyRegistryProjection,
+    PostgresKeyRegistryView,
+    PostgresSpendView,
+    ProjectionRunner,
+    SpendByKeyDay,
+    SQLiteKeyRegistryView,
+    SQLiteSpendView,
+)
+from schemas.config import LLMuxConfig, duration_seconds
+
+__all__ = [
+    "Job",
+    "ProcessMain",
+    "StartupError",
+    "database_url",
+    "rebuild_projection",
+    "run_ledger",
+    "run_projector",
+    "standalone_jobs",
+]
+
+Job = Callable[[asyncio.Event], Awaitable[None]]
+ProcessMain = Callable[[LLMuxConfig, asyncio.Event], Awaitable[None]]
+
+LEDGER_CONSUMER = "ledger"
+
+
+class StartupError(RuntimeError):
+    """A dependency is missing or unreachable at startup; the message names it."""
+
+
+def database_url(config: LLMuxConfig) -> str:
+    if not config.database.url:
+        raise StartupError("database.url (or DB_HOST) must be set in distributed mode")
+    return config.database.url
+
+
+def _open_ledger(config: LLMuxConfig) -> LedgerApp:
+    if config.is_distributed:
+        return open_ledger(postgres_url=database_url(config))
+    return open_ledger(sqlite_path=str(Path(config.deployment.data_dir) / "ledger.db"))
+
+
+def _runners(config: LLMuxConfig, app: LedgerApp) -> list[ProjectionRunner]:
+    if config.is_distributed:
+        url = database_url(config)
+        projections: list[Any] = [SpendByKeyDay(PostgresSpendView(url)),
+                                  KeyRegistryProjection(PostgresKeyRegistryView(url))]
+    else:
+        path = str(Path(config.deployment.data_dir) / "projections.db")
+        projections = [SpendByKeyDay(SQLiteSpendView(path)),
+                       KeyRegistryProjection(SQLiteKeyRegistryView(path))]
+    return [ProjectionRunner(app, projection) for projection in projections]
+
+
+def _ledger_job(config: LLMuxConfig, bus: Bus, app: LedgerApp,
+                on_recorded: Callable[[], None] | None = None) -> Job:
+    async def run(stop: asyncio.Event) -> None:
+        consumer = await bus.consumer(LEDGER_CONSUMER, f"{config.nats.subject_prefix}.>")
+        ledger_consumer = LedgerConsumer(
+            app, consumer, batch_size=config.ledger.batch_size,
+            batch_wait_s=duration_seconds(config.ledger.batch_wait), on_recorded=on_recorded,
+        )
+        try:
+            await ledger_consumer.run(stop)
+        finally:
+            await ledger_consumer.aclose()
+
+    return run
+
+
+def _projector_job(runners: list[ProjectionRunner]) -> Job:
+    async def run(stop: asyncio.Event) -> None:
+        try:
+            await asyncio.gather(*(runner.run(stop) for runner in runners))
+        finally:
+            for runner in runners:
+                await runner.aclose()
+
+    return run
+
+
+def standalone_jobs(config: LLMuxConfig, bus: Bus) -> list[Job]:
+    """Ledger and projector inside the gateway; the ledger wakes the projector after each batch."""
+    app = _open_ledger(config)
+    runners = _runners(config, app)
+
+    def wake_projections() -> None:
+        for runner in runners:
+            runner.wake()
+
+    return [_ledger_job(config, bus, app, wake_projections), _projector_job(runners)]
+
+
+async def run_ledger(config: LLMuxConfig, stop: asyncio.Event) -> None:
+    """``llmux ledger``: NATS → event store, until ``stop``."""
+    bus = NatsBus(config.nats.url, stream=config.nats.stream,
+                  subject_prefix=config.nats.subject_prefix)
+    try:
+        await bus.start()
+    except BusUnavailable as exc:
+        raise StartupError(str(exc)) from None
+    try:
+        await _ledger_job(config, bus, _open_ledger(config))(stop)
+    finally:
+        with contextlib.suppress(BusUnavailable):
+            await bus.aclose()
+
+
+async def run_projector(config: LLMuxConfig, stop: asyncio.Event) -> None:
+    """``llmux projector``: event store → read models, until ``stop``."""
+    app = _open_ledger(config)
+    await _projector_job(_runners(config, app))(stop)
+
+
+def rebuild_projection(config: LLMuxConfig, name: str) -> int:
+    """Drop projection ``name`` and replay it from the event log; returns the events replayed."""
+    index = {"spend": 0, "keys": 1}[name]
+    runner = _runners(config, _open_ledger(config))[index]
+    try:
+        return runner.rebuild()
+    finally:
+        runner.projection.view.close()

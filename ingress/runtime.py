@@ -1,0 +1,100 @@
+"""The gateway's background machinery for one mode, started and stopped as one unit.
+
+Standalone: an in-process bus in a SQLite file, the ledger writing to a SQLite event store, and the
+projector keeping SQLite read models, all in this process. Distributed: NATS JetStream and
+Postgres; the ledger and projector run as their own processes (``llmux ledger``,
+``llmux projector``), so this process only publishes and reads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from pathlib import Path
+from typing import Any, Protocol
+
+from ledger import Bus, BusUnavailable, LocalBus, NatsBus, Outbox
+from projections import KeyRecord, open_queries
+from schemas.config import LLMuxConfig, duration_seconds
+
+from ingress import processes
+from ingress.processes import Job, StartupError
+from ingress.resources.health import ReadinessCheck
+
+__all__ = ["Queries", "Runtime", "build_runtime"]
+
+_log = logging.getLogger("llmux.runtime")
+
+
+
+class Queries(Protocol):
+    """The read side this process serves from (``projections.open_queries``)."""
+
+    async def spend_by_key(self, key_id: str | None = None) -> list[dict[str, Any]]: ...
+    async def keys(self) -> list[KeyRecord]: ...
+    async def aclose(self) -> None: ...
+
+
+class Runtime:
+    """Owns the bus, the outbox, the query side and any background jobs of this process."""
+
+    def __init__(self, *, bus: Bus, outbox: Outbox, queries: Queries,
+                 subject_prefix: str, jobs: list[Job]) -> None:
+        self.bus = bus
+        self.outbox = outbox
+        self.queries = queries
+        self.subject_prefix = subject_prefix
+        self._jobs = jobs
+        self._stop = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def start(self) -> None:
+        try:
+            await self.bus.start()
+        except BusUnavailable as exc:
+            raise StartupError(str(exc)) from None
+        await self.outbox.start()
+        self._stop = asyncio.Event()
+        self._tasks = [asyncio.create_task(job(self._stop)) for job in self._jobs]
+
+    async def aclose(self) -> None:
+        await self.outbox.aclose()
+        self._stop.set()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.wait_for(task, timeout=10)
+        await self.queries.aclose()
+        await self.bus.aclose()
+
+    def readiness_checks(self) -> dict[str, ReadinessCheck]:
+        return {"background": self._jobs_alive, "database": self._database_ready}
+
+    async def _jobs_alive(self) -> bool:
+        return all(not task.done() for task in self._tasks)
+
+    async def _database_ready(self) -> bool:
+        await self.queries.spend_by_key("__readiness_probe__")
+        return True
+
+
+def build_runtime(config: LLMuxConfig) -> Runtime:
+    data_dir = Path(config.deployment.data_dir)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    prefix = config.nats.subject_prefix
+    if config.is_distributed:
+        bus: Bus = NatsBus(config.nats.url, stream=config.nats.stream, subject_prefix=prefix)
+        queries = open_queries(postgres_url=processes.database_url(config))
+        jobs: list[Job] = []
+        spill = data_dir / f"outbox-{config.server.port}.spill"
+    else:
+        bus = LocalBus(str(data_dir / "bus.db"))
+        queries = open_queries(sqlite_path=str(data_dir / "projections.db"))
+        jobs = processes.standalone_jobs(config, bus)
+        spill = data_dir / "outbox.spill"
+    outbox = Outbox(
+        bus, str(spill), subject_prefix=prefix, max_events=config.bus.outbox_max_events,
+        spill_max_bytes=config.bus.spill_max_bytes, batch_size=config.bus.batch_size,
+        flush_interval_s=duration_seconds(config.bus.flush_interval),
+    )
+    return Runtime(bus=bus, outbox=outbox, queries=queries, subject_prefix=prefix, jobs=jobs)
