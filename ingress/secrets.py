@@ -29,7 +29,8 @@ class GatewaySecrets:
     hash_secret: bytes
     master_key: str | None
     demo_key: str | None = None
-    """Standalone only: a virtual key created on first start so ``make run`` works out of the box."""
+    """Standalone with no configured master key only: a virtual key created on first start, so
+    ``make run`` works out of the box."""
 
 
 def new_raw_key() -> str:
@@ -47,8 +48,9 @@ def load_secrets(config: LLMuxConfig) -> GatewaySecrets:
         return GatewaySecrets(config.auth.hash_secret.encode(), config.auth.master_key)
     stored = _load_or_create_local(Path(config.deployment.data_dir) / "secrets.json")
     hash_secret = (config.auth.hash_secret or stored["hash_secret"]).encode()
-    master_key = config.auth.master_key or stored["master_key"]
-    return GatewaySecrets(hash_secret, master_key, demo_key=stored["demo_key"])
+    if config.auth.master_key:
+        return GatewaySecrets(hash_secret, config.auth.master_key)
+    return GatewaySecrets(hash_secret, stored["master_key"], demo_key=stored["demo_key"])
 
 
 def _load_or_create_local(path: Path) -> dict[str, str]:

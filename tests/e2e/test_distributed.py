@@ -1,0 +1,120 @@
+"""Distributed mode on the real NATS and Postgres: separate gateway, ledger and projector processes.
+
+Each test gets its own Postgres database and its own JetStream stream and subject prefix. Fault
+tests kill the ledger with SIGKILL, or run their own nats-server and stop it, while requests flow.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.e2e.processes import LLMuxProcess, free_port, gateway, wait_until, write_config
+from tests.e2e.spend import Totals, create_key, send_requests, spend_rows, spend_totals
+
+MASTER = "sk-master-distributed"
+
+
+def _config(tmp_path: Path, namespace: str, database_url: str, nats_url: str) -> Path:
+    return write_config(tmp_path / "llmux.yaml", {
+        "deployment": {"mode": "distributed", "data_dir": str(tmp_path / "data")},
+        "auth": {"master_key": MASTER, "hash_secret": "test-hash-secret"},
+        "nats": {"url": nats_url, "stream": namespace.upper(), "subject_prefix": namespace},
+        "database": {"url": database_url},
+        "providers": [{"name": "mock", "type": "mock", "models": ["mock-gpt"],
+                       "mock": {"stream_chunks": 3}}],
+    })
+
+
+def _start(tmp_path: Path, config: Path, name: str) -> LLMuxProcess:
+    return LLMuxProcess([name, "--config", str(config)], tmp_path / f"{name}.log").start()
+
+
+@contextlib.contextmanager
+def _workers(tmp_path: Path, config: Path) -> Iterator[dict[str, LLMuxProcess]]:
+    processes = {name: _start(tmp_path, config, name) for name in ("ledger", "projector")}
+    try:
+        yield processes
+    finally:
+        for process in processes.values():
+            process.stop()
+
+
+def _wait_for_spend(base_url: str, key_id: str, sent: Totals, timeout_s: float = 30) -> None:
+    def matches() -> list[dict[str, Any]] | None:
+        rows = spend_rows(base_url, MASTER)
+        return rows if spend_totals(rows, key_id).requests >= sent.requests else None
+
+    rows = wait_until(matches, timeout_s=timeout_s)
+    assert spend_totals(rows, key_id) == sent
+
+
+def test_spend_through_nats_and_postgres(tmp_path: Path, namespace: str, postgres_database: str,
+                                         nats_url: str) -> None:
+    config = _config(tmp_path, namespace, postgres_database, nats_url)
+    port = free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    with _workers(tmp_path, config), gateway(config, port, tmp_path / "gateway.log"):
+        key, key_id = create_key(base_url, MASTER)
+        sent = Totals()
+        send_requests(base_url, key, 10, sent)
+        _wait_for_spend(base_url, key_id, sent)
+        live = spend_rows(base_url, MASTER)
+
+    rebuild = LLMuxProcess(["projections", "rebuild", "spend", "--config", str(config)],
+                           tmp_path / "rebuild.log").start()
+    assert rebuild.proc is not None and rebuild.proc.wait(60) == 0, rebuild.output()
+    with gateway(config, port, tmp_path / "gateway2.log"):
+        assert spend_rows(base_url, MASTER) == live  # a rebuilt projection equals the live one
+
+
+def test_ledger_sigkill_loses_and_duplicates_nothing(tmp_path: Path, namespace: str,
+                                                     postgres_database: str, nats_url: str) -> None:
+    config = _config(tmp_path, namespace, postgres_database, nats_url)
+    port = free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    with _workers(tmp_path, config) as workers, gateway(config, port, tmp_path / "gw.log"):
+        key, key_id = create_key(base_url, MASTER)
+        sent = Totals()
+        send_requests(base_url, key, 6, sent)
+        workers["ledger"].kill()
+        send_requests(base_url, key, 6, sent)  # requests keep flowing while the ledger is dead
+        workers["ledger"] = _start(tmp_path, config, "ledger")
+        send_requests(base_url, key, 6, sent)
+        _wait_for_spend(base_url, key_id, sent)
+
+
+@pytest.fixture
+def own_nats(tmp_path: Path) -> Iterator[dict[str, Any]]:
+    """A nats-server of this test's own, so it can be stopped without touching the shared one."""
+    port = free_port()
+    store = tmp_path / "nats-store"
+    args = ["/usr/sbin/nats-server", "-a", "127.0.0.1", "-p", str(port), "-js", "-sd", str(store)]
+    state: dict[str, Any] = {"url": f"nats://127.0.0.1:{port}", "args": args}
+    state["process"] = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    yield state
+    state["process"].kill()
+    state["process"].wait(10)
+
+
+def test_nats_outage_loses_no_event(tmp_path: Path, namespace: str, postgres_database: str,
+                                    own_nats: dict[str, Any]) -> None:
+    config = _config(tmp_path, namespace, postgres_database, own_nats["url"])
+    port = free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    with _workers(tmp_path, config), gateway(config, port, tmp_path / "gw.log"):
+        key, key_id = create_key(base_url, MASTER)
+        sent = Totals()
+        send_requests(base_url, key, 5, sent)
+        own_nats["process"].terminate()
+        own_nats["process"].wait(10)
+        send_requests(base_url, key, 8, sent)  # the gateway keeps answering; events spill
+        own_nats["process"] = subprocess.Popen(own_nats["args"], stdout=subprocess.DEVNULL,
+                                               stderr=subprocess.DEVNULL)
+        send_requests(base_url, key, 3, sent)
+        _wait_for_spend(base_url, key_id, sent, timeout_s=60)

@@ -1,0 +1,51 @@
+"""Standalone mode: spend after N requests, durability across a restart, rebuild equals live."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.processes import LLMuxProcess, free_port, gateway, wait_until, write_config
+from tests.e2e.spend import Totals, create_key, send_requests, spend_rows, spend_totals
+
+MASTER = "sk-master-standalone"
+N = 12
+
+
+@pytest.fixture
+def config_path(tmp_path: Path) -> Path:
+    return write_config(tmp_path / "llmux.yaml", {
+        "deployment": {"mode": "standalone", "data_dir": str(tmp_path / "data")},
+        "auth": {"master_key": MASTER},
+        "providers": [{"name": "mock", "type": "mock", "models": ["mock-gpt"],
+                       "mock": {"stream_chunks": 3}}],
+    })
+
+
+def test_spend_counts_every_request_and_survives_restart(config_path: Path, tmp_path: Path) -> None:
+    port = free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    sent = Totals()
+    with gateway(config_path, port, tmp_path / "gateway.log"):
+        key, key_id = create_key(base_url, MASTER, key_alias="app")
+        send_requests(base_url, key, N, sent)
+        live = wait_until(lambda: _rows_when(base_url, key_id, N))
+        assert spend_totals(live, key_id) == sent
+
+    with gateway(config_path, port, tmp_path / "gateway2.log"):
+        assert spend_totals(spend_rows(base_url, MASTER), key_id) == sent  # durable
+        send_requests(base_url, key, 2, sent)  # the key survived the restart too
+        live = wait_until(lambda: _rows_when(base_url, key_id, N + 2))
+        assert spend_totals(live, key_id) == sent
+
+    rebuild = LLMuxProcess(["projections", "rebuild", "spend", "--config", str(config_path)],
+                           tmp_path / "rebuild.log").start()
+    assert rebuild.proc is not None and rebuild.proc.wait(60) == 0, rebuild.output()
+    with gateway(config_path, port, tmp_path / "gateway3.log"):
+        assert spend_rows(base_url, MASTER) == live  # row for row
+
+
+def _rows_when(base_url: str, key_id: str, requests: int) -> list[dict[str, object]] | None:
+    rows = spend_rows(base_url, MASTER)
+    return rows if spend_totals(rows, key_id).requests == requests else None
