@@ -153,9 +153,8 @@ def open_ledger(
     assert postgres_url is not None
     env = postgres_env(postgres_url, schema=postgres_schema)
     store = f"PostgreSQL at {env['POSTGRES_HOST']}:{env['POSTGRES_PORT']}/{env['POSTGRES_DBNAME']}"
-    if postgres_schema:
-        with _store_errors(store):
-            _create_schema(postgres_url, postgres_schema)
+    with _store_errors(store):
+        _prepare_postgres(postgres_url, postgres_schema)
     return LedgerApp(env, store=store)
 
 
@@ -188,8 +187,9 @@ def postgres_env(url: str, *, schema: str | None = None) -> dict[str, str]:
     }
 
 
-def _create_schema(url: str, schema: str) -> None:
+def _prepare_postgres(url: str, schema: str | None) -> None:
+    # NOTE: connecting once first fails fast and clearly; the library's pool would wait its full
+    # timeout before giving up on an unreachable server.
     with psycopg.connect(url, autocommit=True, connect_timeout=5) as conn:
-        conn.execute(
-            sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema))
-        )
+        if schema:
+            conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
