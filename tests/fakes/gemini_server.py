@@ -144,7 +144,8 @@ async def _generate(request: web.Request) -> web.StreamResponse:
     model, _, action = request.match_info["target"].partition(":")
     raw = await request.read()
     request.app[_REQUESTS_KEY].append({"path": request.path, "query": dict(request.query),
-                                       "headers": dict(request.headers),
+                                       "headers": {str(k).lower(): v
+                                                   for k, v in request.headers.items()},
                                        "body": raw.decode("utf-8", "replace")})
     if action not in ("generateContent", "streamGenerateContent"):
         return _error_response("not_found", f"Method {action!r} is not found.")
