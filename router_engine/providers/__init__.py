@@ -7,7 +7,8 @@ Adapters do no I/O and never retry. Imports only ``schemas`` and ``router_engine
 
 from router_engine.providers.base import ParsedResponse, ProviderAdapter, StreamTranslator
 from router_engine.providers.mock import MOCK_BASE_URL, MockAdapter, MockUpstream, mock_transport
-from router_engine.providers.openai import OpenAIAdapter, OpenAIStreamTranslator, usage_from_openai
+from router_engine.providers.openai import OpenAIAdapter
+from router_engine.providers.openai_stream import OpenAIStreamTranslator, usage_from_openai
 from router_engine.providers.registry import build_adapter, build_transport
 
 __all__ = [

@@ -1,4 +1,4 @@
-"""The OpenAI adapter against recorded OpenAI wire fixtures: requests, responses, streams, errors."""
+"""The OpenAI adapter against recorded wire fixtures: requests, responses, streams, errors."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import orjson
 import pytest
 
 from router_engine.deployment import Deployment
-from router_engine.providers.openai import OpenAIAdapter, OpenAIStreamTranslator
+from router_engine.providers.openai import OpenAIAdapter
+from router_engine.providers.openai_stream import OpenAIStreamTranslator
 from schemas.config import ProviderConfig
 from schemas.errors import (
     ContentPolicyViolation,
@@ -263,3 +264,14 @@ def test_key_is_scrubbed_from_any_upstream_message() -> None:
     assert error.message == "bad *** here"
     error = adapter.parse_error(502, f"<html>proxy error {KEY}</html>".encode())
     assert KEY not in error.message and "proxy error" in error.message
+
+
+def test_frames_before_an_error_in_the_same_chunk_are_delivered_first() -> None:
+    translator = stream_translator(forward=True)
+    content = b'data: {"choices":[{"index":0,"delta":{"content":"partial"}}]}\n\n'
+    error = b'data: {"error": {"message": "overloaded", "type": "server_error"}}\n\n'
+    assert translator.feed(content + error) == [content]
+    with pytest.raises(UpstreamError) as caught:
+        translator.finish()
+    assert "overloaded" in caught.value.message
+    assert translator.text() == "partial"
