@@ -83,8 +83,9 @@ def _copy_sampling(body: dict[str, Any], out: dict[str, Any]) -> None:
 
 def _copy_thinking(body: dict[str, Any], out: dict[str, Any]) -> None:
     budget = _THINKING_BUDGETS.get(body.get("reasoning_effort") or "")
-    if budget is None:
-        return
+    forces_tool = out.get("tool_choice", {}).get("type") in ("any", "tool")
+    if budget is None or forces_tool:
+        return  # NOTE: Anthropic refuses thinking together with a forced tool choice
     out["thinking"] = {"type": "enabled", "budget_tokens": budget}
     if out["max_tokens"] <= budget:
         out["max_tokens"] += budget  # Anthropic counts thinking inside max_tokens

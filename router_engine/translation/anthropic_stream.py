@@ -6,9 +6,11 @@ block ``content_block_start`` / ``content_block_delta`` / ``content_block_stop``
 time. Text deltas become ``delta.content``, tool-use blocks become ``delta.tool_calls`` entries
 numbered in the order they appear, and thinking deltas become ``delta.reasoning_content``.
 
-An ``error`` event mid-stream is raised from ``feed`` as the mapped gateway error
-(``overloaded_error`` → ``UpstreamUnavailable``...): the router treats an exception from a
-translator as a mid-stream failure and ends the client's stream with an error frame.
+An ``error`` event mid-stream is raised as the mapped gateway error (``overloaded_error`` →
+``UpstreamUnavailable``...): the router treats an exception from a translator as a mid-stream
+failure and ends the client's stream with an error frame. Frames translated from events that
+came before the error in the same piece of body are returned first, and the error is raised by
+the next ``feed`` or by ``finish``; nothing the client was owed is dropped.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from router_engine.providers.base import StreamTranslator
 from router_engine.translation.anthropic_errors import gateway_error
 from router_engine.translation.anthropic_response import finish_reason, openai_usage, token_usage
 from router_engine.translation.sse import SSEDecoder, data_frame
-from schemas.errors import UpstreamProtocolError
+from schemas.errors import LLMuxError, UpstreamProtocolError
 
 __all__ = ["AnthropicStreamTranslator"]
 
@@ -33,8 +35,8 @@ _Payload = dict[str, Any]
 class AnthropicStreamTranslator(StreamTranslator):
     """Per-stream state of one Anthropic stream being rewritten as OpenAI chunks."""
 
-    __slots__ = ("_decoder", "_forward_usage", "_handlers", "_id", "_model", "_pieces",
-                 "_raw_usage", "_tool_indexes", "saw_done", "usage")
+    __slots__ = ("_decoder", "_forward_usage", "_handlers", "_id", "_model", "_pending_error",
+                 "_pieces", "_raw_usage", "_tool_indexes", "saw_done", "usage")
 
     def __init__(self, *, forward_usage_chunk: bool) -> None:
         self._decoder = SSEDecoder()
@@ -47,6 +49,7 @@ class AnthropicStreamTranslator(StreamTranslator):
         """Anthropic content-block index → OpenAI tool-call index."""
         self.saw_done = False
         self.usage = None
+        self._pending_error: LLMuxError | None = None
         # PERF: one dict lookup per event instead of an if-chain; bound once per stream.
         self._handlers: dict[str, Callable[[_Payload], list[bytes]]] = {
             "message_start": self._message_start,
@@ -54,17 +57,32 @@ class AnthropicStreamTranslator(StreamTranslator):
             "content_block_delta": self._block_delta,
             "message_delta": self._message_delta,
             "message_stop": self._message_stop,
-            "error": self._error,
         }
 
     def feed(self, data: bytes) -> list[bytes]:
+        self._raise_pending()
         frames: list[bytes] = []
         for event in self._decoder.feed(data):
             payload = _json(event.data)
-            handler = self._handlers.get(payload.get("type", ""))
+            kind = payload.get("type", "")
+            if kind == "error":
+                self._pending_error = _stream_error(payload)
+                break
+            handler = self._handlers.get(kind)
             if handler is not None:  # ping, content_block_stop and future events add nothing
                 frames.extend(handler(payload))
+        if not frames:
+            self._raise_pending()
         return frames
+
+    def finish(self) -> list[bytes]:
+        self._raise_pending()
+        return []
+
+    def _raise_pending(self) -> None:
+        error, self._pending_error = self._pending_error, None
+        if error is not None:
+            raise error
 
     def text(self) -> str:
         return "".join(self._pieces)
@@ -137,16 +155,17 @@ class AnthropicStreamTranslator(StreamTranslator):
                        "model": self._model, "choices": [], "usage": openai_usage(self.usage)}
         return [data_frame(usage_chunk), _DONE]
 
-    def _error(self, payload: _Payload) -> list[bytes]:
-        error = payload.get("error") or {}
-        raise gateway_error(str(error.get("type", "api_error")),
-                            str(error.get("message", "The upstream stream failed.")))
-
     def _update_usage(self, usage: Any) -> None:
         # NOTE: message_delta's counts are cumulative, so they replace message_start's.
         if isinstance(usage, dict):
             self._raw_usage.update({k: v for k, v in usage.items() if v is not None})
             self.usage = token_usage(self._raw_usage)
+
+
+def _stream_error(payload: _Payload) -> LLMuxError:
+    error = payload.get("error") or {}
+    return gateway_error(str(error.get("type", "api_error")),
+                         str(error.get("message", "The upstream stream failed.")))
 
 
 def _json(data: bytes) -> _Payload:
