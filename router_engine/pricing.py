@@ -144,6 +144,18 @@ class PriceBook:
         is_overridden = any(value is not None for value in override)
         return merged, CONFIG_PRICE_VERSION if is_overridden else self.version
 
+    def io_rates(self, deployment: Deployment) -> tuple[Decimal, Decimal] | None:
+        """``(input, output)`` USD per million tokens for ``deployment``, or None if unknown.
+
+        The shape routing strategies take as a price lookup (``lowest-cost``).
+        """
+        quote = self.quote(deployment)
+        if quote is None:
+            return None
+        rates = quote[0]
+        assert rates.input is not None and rates.output is not None
+        return rates.input, rates.output
+
     def price(self, deployment: Deployment, usage: TokenUsage) -> Cost:
         """What ``usage`` on ``deployment`` cost."""
         quote = self.quote(deployment)

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from router_engine.providers.anthropic import AnthropicAdapter
 from router_engine.providers.base import ProviderAdapter
+from router_engine.providers.gemini import GeminiAdapter
 from router_engine.providers.mock import MockAdapter, mock_transport
 from router_engine.providers.openai import OpenAIAdapter
 from router_engine.upstream.base import Transport
@@ -20,8 +22,10 @@ __all__ = ["build_adapter", "build_transport"]
 _NATIVE_ADAPTERS: dict[str, Callable[[ProviderConfig], ProviderAdapter]] = {
     "openai": OpenAIAdapter,
     "mock": MockAdapter,
+    "anthropic": AnthropicAdapter,
+    "gemini": GeminiAdapter,
 }
-# TODO(lead): register "anthropic", "gemini" and "azure" here once their adapter modules are in git.
+# TODO(lead): register "azure" (AzureOpenAIAdapter) once router_engine/providers/azure.py is in git.
 
 
 def build_adapter(config: ProviderConfig) -> ProviderAdapter:

@@ -82,3 +82,8 @@ def test_book_from_json_never_uses_floats() -> None:
     assert rates == Rates(Decimal("0.1"), Decimal("0.3"), None)
     assert book.price(deployment("m"), TokenUsage(prompt_tokens=10, completion_tokens=10)
                       ) == Cost(4, "t1", True)
+
+
+def test_io_rates_for_routing_by_cost() -> None:
+    assert BOOK.io_rates(deployment("gpt-4o-mini")) == (Decimal("0.15"), Decimal("0.60"))
+    assert BOOK.io_rates(deployment("unknown-model", "vllm")) is None

@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 
 from router_engine.providers import MockAdapter, OpenAIAdapter, build_adapter, build_transport
+from router_engine.providers.anthropic import AnthropicAdapter
+from router_engine.providers.gemini import GeminiAdapter
 from router_engine.upstream import AiohttpTransport, MockTransport
 from schemas.config import ProviderConfig
 from schemas.presets import OPENAI_COMPATIBLE_PRESETS
@@ -22,3 +24,12 @@ def test_mock_gets_the_mock_adapter_and_an_in_process_transport() -> None:
     assert isinstance(build_adapter(config), MockAdapter)
     assert isinstance(build_transport(config, shared), MockTransport)
     assert build_transport(ProviderConfig(name="o", type="openai"), shared) is shared
+
+
+@pytest.mark.parametrize(("type_", "kind"), [("anthropic", AnthropicAdapter),
+                                             ("gemini", GeminiAdapter)])
+def test_native_providers(type_: str, kind: type) -> None:
+    config = ProviderConfig(name="n", type=type_, api_key="k")
+    assert type(build_adapter(config)) is kind
+    shared = AiohttpTransport()
+    assert build_transport(config, shared) is shared
