@@ -145,7 +145,7 @@ class AiohttpTransport(Transport):
                     request.method,
                     request.url,
                     data=request.body,
-                    headers=dict(request.headers),
+                    headers=request.headers,
                     timeout=timeout,
                     allow_redirects=False,
                 )
