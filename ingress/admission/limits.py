@@ -7,10 +7,16 @@ per-model variants (``key:abc:model:gpt-4o``). The admission checks and reserves
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
-from ingress.admission.windows import EPOCH, BudgetDuration, window_end, window_start
+from ingress.admission.windows import (
+    EPOCH,
+    BudgetDuration,
+    epoch_us,
+    from_epoch_us,
+    window_bounds_us,
+)
 
 __all__ = ["AdmissionRequest", "Limit"]
 
@@ -40,6 +46,11 @@ class Limit:
     soft_budget_micros: int | None = None
     budget_duration: BudgetDuration | None = None
     budget_anchor: datetime = EPOCH
+    _anchor_us: int = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # PERF: converted once per limit, not once per request and scope.
+        object.__setattr__(self, "_anchor_us", epoch_us(self.budget_anchor))
 
     @property
     def has_budget(self) -> bool:
@@ -51,10 +62,15 @@ class Limit:
         return self.rpm is not None or self.tpm is not None
 
     def budget_window_start(self, now: datetime) -> datetime:
-        return window_start(self.budget_duration, now, self.budget_anchor)
+        """Start of the budget window containing ``now``: the key of its spend counter."""
+        return from_epoch_us(self.budget_bounds_us(epoch_us(now))[0])
 
     def budget_window_end(self, now: datetime) -> datetime:
-        return window_end(self.budget_duration, now, self.budget_anchor)
+        return from_epoch_us(self.budget_bounds_us(epoch_us(now))[1])
+
+    def budget_bounds_us(self, now_us: int) -> tuple[int, int]:
+        """``(start, end)`` in epoch microseconds of the budget window containing ``now_us``."""
+        return window_bounds_us(self.budget_duration, now_us, self._anchor_us)
 
     def budget_retention_s(self) -> int:
         """How long a finished window's counter is kept: one window length (at least an hour)."""

@@ -15,7 +15,7 @@ from ingress.admission.base import DEFAULT_LEASE_S, Admission
 from ingress.admission.limits import AdmissionRequest, Limit
 from ingress.admission.report import LimitCounts, admitted, refusal_for, refused
 from ingress.admission.result import AdmissionResult, BudgetSpend, RefusalKind, Reservation
-from ingress.admission.windows import EPOCH, RATE_WINDOW_S, epoch_ms, rate_window_start_s
+from ingress.admission.windows import RATE_WINDOW_S, epoch_us
 
 __all__ = ["MemoryAdmission"]
 
@@ -45,10 +45,12 @@ class _BudgetWindow:
         self.expires_ms = expires_ms
 
     def expire_leases(self, now_ms: int) -> None:
-        # PERF: leases are inserted in expiry order (now + lease_s), so stop at the first live one.
-        for lease_id, (micros, expires_ms) in list(self.leases.items()):
+        # PERF: leases are inserted in expiry order (now + lease_s), so only the oldest are looked
+        # at. NOTE: if callers pass times out of order, a stale lease waits for the next sweep.
+        while self.leases:
+            lease_id, (micros, expires_ms) = next(iter(self.leases.items()))
             if expires_ms > now_ms:
-                break
+                return
             self.reserved -= micros
             del self.leases[lease_id]
 
@@ -69,18 +71,17 @@ class MemoryAdmission(Admission):
 
     async def admit(self, request: AdmissionRequest, now: datetime) -> AdmissionResult:
         # NOTE: no await from here to the return: that is what makes the admission atomic.
-        now_ms = epoch_ms(now)
-        self._sweep(now_ms)
-        rate_s = rate_window_start_s(now)
-        seen = [self._inspect(limit, request, now, now_ms, rate_s) for limit in request.limits]
-        for limit, (_, kind) in zip(request.limits, seen, strict=True):
+        now_us = epoch_us(now)
+        self._sweep(now_us // 1000)
+        seen = [self._inspect(limit, request, now_us) for limit in request.limits]
+        for limit, (_, kind, _) in zip(request.limits, seen, strict=True):
             if kind is not None:
-                counts = [count for count, _ in seen]
+                counts = [count for count, _, _ in seen]
                 return refused(request, refusal_for(limit, kind, now), counts, now)
         reservation = Reservation(uuid.uuid4().hex, request, now, is_local=True)
         counts = [
-            self._reserve(limit, reservation, count, now_ms, rate_s)
-            for limit, (count, _) in zip(request.limits, seen, strict=True)
+            self._reserve(limit, reservation, count, window, now_us)
+            for limit, (count, _, window) in zip(request.limits, seen, strict=True)
         ]
         return admitted(reservation, counts, now)
 
@@ -99,15 +100,15 @@ class MemoryAdmission(Admission):
             self._unreserve(reservation, 0, 0)
 
     async def seed_spend(self, scope: str, window_start: datetime, spent_micros: int) -> None:
-        start_ms = epoch_ms(window_start)
-        window = self._budgets.get((scope, start_ms))
+        start_us = epoch_us(window_start)
+        window = self._budgets.get((scope, start_us))
         if window is None:
-            expires = None if window_start == EPOCH else start_ms + _SEED_RETENTION_MS
-            window = self._budgets[(scope, start_ms)] = _BudgetWindow(expires)
+            expires = None if start_us == 0 else start_us // 1000 + _SEED_RETENTION_MS
+            window = self._budgets[(scope, start_us)] = _BudgetWindow(expires)
         window.spent = max(window.spent, spent_micros)
 
     async def budget_spend(self, scope: str, window_start: datetime) -> BudgetSpend:
-        window = self._budgets.get((scope, epoch_ms(window_start)))
+        window = self._budgets.get((scope, epoch_us(window_start)))
         if window is None:
             return BudgetSpend()
         return BudgetSpend(window.spent, window.reserved)
@@ -117,14 +118,15 @@ class MemoryAdmission(Admission):
         return len(self._rates) + len(self._slots) + len(self._budgets)
 
     def _inspect(
-        self, limit: Limit, request: AdmissionRequest, now: datetime, now_ms: int, rate_s: int
-    ) -> tuple[LimitCounts, RefusalKind | None]:
+        self, limit: Limit, request: AdmissionRequest, now_us: int
+    ) -> tuple[LimitCounts, RefusalKind | None, _BudgetWindow | None]:
+        now_ms, rate_s = now_us // 1000, _rate_window_s(now_us)
         rate = self._rates.get(limit.scope)
         is_current = rate is not None and rate.window_s == rate_s
         requests, tokens = (rate.requests, rate.tokens) if rate and is_current else (0, 0)
-        committed, crossed = 0, False
+        committed, crossed, window = 0, False, None
         if limit.has_budget:
-            window = self._budget_window(limit, now)
+            window = self._budget_window(limit, now_us)
             window.expire_leases(now_ms)
             committed = window.spent + window.reserved
             projected = committed + request.reserved_cost_micros
@@ -132,14 +134,20 @@ class MemoryAdmission(Admission):
             crossed = soft is not None and not window.soft_crossed and projected >= soft
         slots = self._live_slots(limit, now_ms)
         kind = _exceeded(limit, request, requests, tokens, committed, slots)
-        return LimitCounts(requests, tokens, committed, crossed), kind
+        return LimitCounts(requests, tokens, committed, crossed), kind, window
 
     def _reserve(
-        self, limit: Limit, reservation: Reservation, seen: LimitCounts, now_ms: int, rate_s: int
+        self,
+        limit: Limit,
+        reservation: Reservation,
+        seen: LimitCounts,
+        window: _BudgetWindow | None,
+        now_us: int,
     ) -> LimitCounts:
-        request, expires_ms = reservation.request, now_ms + self._lease_ms
+        request, expires_ms = reservation.request, now_us // 1000 + self._lease_ms
         requests = tokens = projected = 0
         if limit.has_rate:
+            rate_s = _rate_window_s(now_us)
             rate = self._rates.get(limit.scope)
             if rate is None or rate.window_s != rate_s:
                 rate = self._rates[limit.scope] = _RateCounter(rate_s)
@@ -148,8 +156,7 @@ class MemoryAdmission(Admission):
             requests, tokens = rate.requests, rate.tokens
         if limit.max_parallel is not None:
             self._slots.setdefault(limit.scope, {})[reservation.id] = expires_ms
-        if limit.has_budget:
-            window = self._budget_window(limit, reservation.admitted_at)
+        if window is not None:
             window.reserved += request.reserved_cost_micros
             window.leases[reservation.id] = (request.reserved_cost_micros, expires_ms)
             window.soft_crossed = window.soft_crossed or seen.crossed_soft_budget
@@ -157,8 +164,8 @@ class MemoryAdmission(Admission):
         return LimitCounts(requests, tokens, projected, seen.crossed_soft_budget)
 
     def _unreserve(self, reservation: Reservation, cost_micros: int, tokens: int) -> None:
-        admitted_at, request = reservation.admitted_at, reservation.request
-        rate_s = rate_window_start_s(admitted_at)
+        request, admitted_us = reservation.request, epoch_us(reservation.admitted_at)
+        rate_s = _rate_window_s(admitted_us)
         for limit in request.limits:
             rate = self._rates.get(limit.scope)
             if limit.has_rate and rate is not None and rate.window_s == rate_s:
@@ -167,26 +174,26 @@ class MemoryAdmission(Admission):
             if slots is not None:
                 slots.pop(reservation.id, None)
             if limit.has_budget:
-                window = self._budget_window(limit, admitted_at)
+                window = self._budget_window(limit, admitted_us)
                 lease = window.leases.pop(reservation.id, None)
                 window.reserved -= lease[0] if lease else 0
                 window.spent += cost_micros
 
-    def _budget_window(self, limit: Limit, at: datetime) -> _BudgetWindow:
-        key = (limit.scope, epoch_ms(limit.budget_window_start(at)))
-        window = self._budgets.get(key)
+    def _budget_window(self, limit: Limit, at_us: int) -> _BudgetWindow:
+        start_us, end_us = limit.budget_bounds_us(at_us)
+        window = self._budgets.get((limit.scope, start_us))
         if window is None:
-            window = self._budgets[key] = _BudgetWindow(None)
+            window = self._budgets[(limit.scope, start_us)] = _BudgetWindow(None)
         if limit.budget_duration is not None:
-            end_ms = epoch_ms(limit.budget_window_end(at))
-            window.expires_ms = end_ms + limit.budget_retention_s() * 1000
+            window.expires_ms = end_us // 1000 + limit.budget_retention_s() * 1000
         return window
 
     def _live_slots(self, limit: Limit, now_ms: int) -> int:
         slots = self._slots.get(limit.scope)
         if limit.max_parallel is None or not slots:
             return 0
-        for slot_id, expires_ms in list(slots.items()):
+        while slots:  # PERF: slots are in expiry order, as in _BudgetWindow.expire_leases
+            slot_id, expires_ms = next(iter(slots.items()))
             if expires_ms > now_ms:
                 break
             del slots[slot_id]
@@ -229,6 +236,11 @@ def _exceeded(
     if limit.max_parallel is not None and slots >= limit.max_parallel:
         return RefusalKind.MAX_PARALLEL
     return None
+
+
+def _rate_window_s(now_us: int) -> int:
+    seconds = now_us // 1_000_000
+    return seconds - seconds % RATE_WINDOW_S
 
 
 def _is_finished(window: _BudgetWindow, now_ms: int) -> bool:

@@ -89,6 +89,8 @@ class RedisAdmission(Admission):
         max_pending_settles: int = 10_000,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        if not key_prefix or "{" in key_prefix or "}" in key_prefix:
+            raise ValueError("key_prefix must be non-empty and free of braces (it is a hash tag)")
         self._prefix = key_prefix
         parsed = urlparse(redis_url)
         self._where = f"{parsed.hostname}:{parsed.port or 6379}"  # never the password

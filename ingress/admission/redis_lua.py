@@ -15,6 +15,11 @@ __all__ = ["ADMIT_LUA", "SEED_LUA", "SETTLE_LUA"]
 # ``tonumber`` is used only to compare (doubles are exact below 2^53 micro-dollars).
 _LUA_COMMON = """
 local function opt(v) if v == '' then return nil end return tonumber(v) end
+local function fields(v)
+  local t, i = {}, 1
+  for f in (v .. ','):gmatch('([^,]*),') do t[i] = f; i = i + 1 end
+  return t
+end
 local function unreserve(bh, bl, id)
   local amount = redis.call('HGET', bh, 'r:' .. id)
   if amount then
@@ -28,33 +33,39 @@ end
 ADMIT_LUA = (
     _LUA_COMMON
     + """
--- KEYS: 5 per limit (rq, tk, pl, b, bl). ARGV: now_ms, id, tokens, cost, lease_until_ms,
--- lease_ms, rate_ttl_s, n, then 6 per limit: rpm, tpm, max_parallel, max_budget, soft_budget,
--- budget_ttl_s (-1: no budget counters, 0: keep forever).
+-- ARGV: now_ms, id, tokens, cost, lease_until_ms, lease_ms, rate_ttl_s, n, then one per limit:
+-- "rpm,tpm,max_parallel,max_budget,soft_budget,budget_ttl_s" (empty: no such limit;
+-- budget_ttl_s -1: no budget counters, 0: keep forever).
+-- KEYS, in limit order, only those a limit uses: rq if rpm, tk if tpm, pl if max_parallel,
+-- then b and bl if budget_ttl_s >= 0.
+-- Reply: "allowed,refused_index,kind" then 4 counters per limit, as one comma-joined string.
 local now, id = tonumber(ARGV[1]), ARGV[2]
 local tokens, cost = tonumber(ARGV[3]), tonumber(ARGV[4])
-local n = tonumber(ARGV[8])
-local seen, refused_at, refused_kind = {}, 0, ''
+local n, cursor = tonumber(ARGV[8]), 0
+local function take() cursor = cursor + 1; return KEYS[cursor] end
+local seen, limits, refused_at, refused_kind = {}, {}, 0, ''
 for i = 1, n do
-  local k, a = (i - 1) * 5, 8 + (i - 1) * 6
-  local rpm, tpm, par = opt(ARGV[a + 1]), opt(ARGV[a + 2]), opt(ARGV[a + 3])
-  local maxb, soft = opt(ARGV[a + 4]), opt(ARGV[a + 5])
+  local f = fields(ARGV[8 + i])
+  local rpm, tpm, par = opt(f[1]), opt(f[2]), opt(f[3])
+  local maxb, soft, ttl = opt(f[4]), opt(f[5]), tonumber(f[6])
+  local k = {ttl = ttl}
   local s = {0, 0, 0, 0}
-  if rpm then s[1] = tonumber(redis.call('GET', KEYS[k + 1]) or '0') end
-  if tpm then s[2] = tonumber(redis.call('GET', KEYS[k + 2]) or '0') end
-  if tonumber(ARGV[a + 6]) >= 0 then
-    local bh, bl = KEYS[k + 4], KEYS[k + 5]
-    for _, lease in ipairs(redis.call('ZRANGEBYSCORE', bl, '-inf', now)) do
-      unreserve(bh, bl, lease)
-    end
-    local v = redis.call('HMGET', bh, 'spent', 'reserved', 'soft')
-    s[3] = tonumber(v[1] or '0') + tonumber(v[2] or '0')
-    if soft and not v[3] and s[3] + cost >= soft then s[4] = 1 end
-  end
+  if rpm then k.rq = take(); s[1] = tonumber(redis.call('GET', k.rq) or '0') end
+  if tpm then k.tk = take(); s[2] = tonumber(redis.call('GET', k.tk) or '0') end
   local slots = 0
   if par then
-    redis.call('ZREMRANGEBYSCORE', KEYS[k + 3], '-inf', now)
-    slots = redis.call('ZCARD', KEYS[k + 3])
+    k.pl = take()
+    redis.call('ZREMRANGEBYSCORE', k.pl, '-inf', now)
+    slots = redis.call('ZCARD', k.pl)
+  end
+  if ttl >= 0 then
+    k.b, k.bl = take(), take()
+    for _, lease in ipairs(redis.call('ZRANGEBYSCORE', k.bl, '-inf', now)) do
+      unreserve(k.b, k.bl, lease)
+    end
+    local v = redis.call('HMGET', k.b, 'spent', 'reserved', 'soft')
+    s[3] = tonumber(v[1] or '0') + tonumber(v[2] or '0')
+    if soft and not v[3] and s[3] + cost >= soft then s[4] = 1 end
   end
   local kind = nil
   if maxb and s[3] + cost > maxb then kind = 'budget'
@@ -62,67 +73,69 @@ for i = 1, n do
   elseif tpm and s[2] > 0 and s[2] + tokens > tpm then kind = 'tpm'
   elseif par and slots >= par then kind = 'max_parallel' end
   if kind and refused_at == 0 then refused_at, refused_kind = i, kind end
-  seen[i] = s
+  seen[i], limits[i] = s, k
 end
-local out = {0, refused_at, refused_kind}
+local out = {'0', tostring(refused_at), refused_kind}
 if refused_at == 0 then
-  out[1] = 1
+  out[1] = '1'
   for i = 1, n do
-    local k, a = (i - 1) * 5, 8 + (i - 1) * 6
-    local s = seen[i]
-    if ARGV[a + 1] ~= '' then
-      s[1] = redis.call('INCR', KEYS[k + 1])
-      redis.call('EXPIRE', KEYS[k + 1], ARGV[7])
+    local k, s = limits[i], seen[i]
+    if k.rq then
+      s[1] = redis.call('INCR', k.rq)
+      redis.call('EXPIRE', k.rq, ARGV[7])
     end
-    if ARGV[a + 2] ~= '' then
-      s[2] = redis.call('INCRBY', KEYS[k + 2], ARGV[3])
-      redis.call('EXPIRE', KEYS[k + 2], ARGV[7])
+    if k.tk then
+      s[2] = redis.call('INCRBY', k.tk, ARGV[3])
+      redis.call('EXPIRE', k.tk, ARGV[7])
     end
-    if ARGV[a + 3] ~= '' then
-      redis.call('ZADD', KEYS[k + 3], ARGV[5], id)
-      redis.call('PEXPIRE', KEYS[k + 3], ARGV[6])
+    if k.pl then
+      redis.call('ZADD', k.pl, ARGV[5], id)
+      redis.call('PEXPIRE', k.pl, ARGV[6])
     end
-    local ttl = tonumber(ARGV[a + 6])
-    if ttl >= 0 then
-      local bh, bl = KEYS[k + 4], KEYS[k + 5]
-      if ARGV[4] ~= '0' then redis.call('HINCRBY', bh, 'reserved', ARGV[4]) end
-      redis.call('HSET', bh, 'r:' .. id, ARGV[4])
-      redis.call('ZADD', bl, ARGV[5], id)
-      if s[4] == 1 then redis.call('HSET', bh, 'soft', '1') end
-      if ttl > 0 then
-        redis.call('EXPIRE', bh, ttl)
-        redis.call('EXPIRE', bl, ttl)
+    if k.b then
+      if ARGV[4] ~= '0' then redis.call('HINCRBY', k.b, 'reserved', ARGV[4]) end
+      redis.call('HSET', k.b, 'r:' .. id, ARGV[4])
+      redis.call('ZADD', k.bl, ARGV[5], id)
+      if s[4] == 1 then redis.call('HSET', k.b, 'soft', '1') end
+      if k.ttl > 0 then
+        redis.call('EXPIRE', k.b, k.ttl)
+        redis.call('EXPIRE', k.bl, k.ttl)
       end
       s[3] = s[3] + cost
     end
   end
 end
 for i = 1, n do
-  for j = 1, 4 do out[#out + 1] = seen[i][j] end
+  for j = 1, 4 do out[#out + 1] = string.format('%d', seen[i][j]) end
 end
-return out
+return table.concat(out, ',')
 """
 )
 
 SETTLE_LUA = (
     _LUA_COMMON
     + """
--- KEYS: 4 per limit (tk, pl, b, bl). ARGV: id, token delta, cost, n, then 3 per limit:
--- has_tpm (0/1), has_parallel (0/1), budget_ttl_s (-1: no budget counters, 0: keep forever).
-local id, n = ARGV[1], tonumber(ARGV[4])
+-- ARGV: id, token delta, cost, n, then one per limit: "has_tpm,has_parallel,budget_ttl_s"
+-- (0/1, 0/1, and -1: no budget counters, 0: keep forever).
+-- KEYS, in limit order, only those a limit uses: tk if has_tpm, pl if has_parallel, then b and
+-- bl if budget_ttl_s >= 0.
+local id, n, cursor = ARGV[1], tonumber(ARGV[4]), 0
+local function take() cursor = cursor + 1; return KEYS[cursor] end
 for i = 1, n do
-  local k, a = (i - 1) * 4, 4 + (i - 1) * 3
-  if ARGV[a + 1] == '1' and ARGV[2] ~= '0' and redis.call('EXISTS', KEYS[k + 1]) == 1 then
-    redis.call('INCRBY', KEYS[k + 1], ARGV[2])
-  end
-  if ARGV[a + 2] == '1' then redis.call('ZREM', KEYS[k + 2], id) end
-  local ttl = tonumber(ARGV[a + 3])
-  if ttl >= 0 then
-    unreserve(KEYS[k + 3], KEYS[k + 4], id)
-    if ARGV[3] ~= '0' then redis.call('HINCRBY', KEYS[k + 3], 'spent', ARGV[3]) end
-    if ttl > 0 and redis.call('EXISTS', KEYS[k + 3]) == 1 then
-      redis.call('EXPIRE', KEYS[k + 3], ttl)
+  local f = fields(ARGV[4 + i])
+  if f[1] == '1' then
+    local tk = take()
+    if ARGV[2] ~= '0' and redis.call('EXISTS', tk) == 1 then
+      redis.call('INCRBY', tk, ARGV[2])
     end
+  end
+  if f[2] == '1' then redis.call('ZREM', take(), id) end
+  local ttl = tonumber(f[3])
+  if ttl >= 0 then
+    local b, bl = take(), take()
+    unreserve(b, bl, id)
+    if ARGV[3] ~= '0' then redis.call('HINCRBY', b, 'spent', ARGV[3]) end
+    if ttl > 0 and redis.call('EXISTS', b) == 1 then redis.call('EXPIRE', b, ttl) end
   end
 end
 return 1
