@@ -44,7 +44,7 @@ class Delivery:
 
 
 class Consumer(ABC):
-    """A durable pull consumer on a subject filter."""
+    """A pull consumer on a subject filter, from ``Bus.consumer`` (durable) or ``Bus.follow``."""
 
     @abstractmethod
     async def fetch(self, max_messages: int, timeout_s: float) -> list[Delivery]:
@@ -88,7 +88,27 @@ class Bus(ABC):
     async def consumer(self, durable: str, subject_filter: str) -> Consumer:
         """The durable consumer ``durable`` on ``subject_filter`` (``llmux.>``, ``llmux.admin.>``).
 
-        Created if absent; an existing one resumes where it left off.
+        Created if absent; an existing one resumes where it left off. Several consumer objects
+        on one durable share its messages (work queue); fetched-but-unacked messages go to a new
+        consumer object after the old one is closed, or after the ack wait.
+
+        Raises:
+            BusUnavailable: the bus cannot be reached.
+            ValueError: ``subject_filter`` is not a valid NATS filter.
+        """
+
+    @abstractmethod
+    async def follow(self, subject_filter: str, from_start: bool) -> Consumer:
+        """A non-durable reader that sees EVERY message on ``subject_filter`` (fan-out).
+
+        Each ingress instance follows ``llmux.admin.>`` this way so admin changes reach all of them.
+        ``from_start=True`` replays the stored stream from its beginning, ``False`` delivers only
+        messages published after this call. Its position lives in memory (it survives a bus
+        reconnect, not a process restart); ``ack`` is accepted and does nothing.
+
+        Raises:
+            BusUnavailable: the bus cannot be reached.
+            ValueError: ``subject_filter`` is not a valid NATS filter.
         """
 
     @abstractmethod

@@ -1,0 +1,256 @@
+"""``LocalBus``: the standalone, in-process bus with JetStream's semantics, stored in SQLite.
+
+Standalone mode runs ingress, ledger and projections in one process, so the bus is a SQLite table
+(a file under the data dir, or memory for tests) plus an ``asyncio.Condition`` that wakes waiting
+consumers when a publish commits. All SQLite work runs on one dedicated worker thread, so the
+event loop never blocks on disk and the connection is never shared between threads.
+
+Semantics kept from JetStream: sequence numbers, dedupe by message id (for as long as the message is
+stored), durable consumers that resume after their last ack across restarts, redelivery of
+fetched-but-unacked messages after ``ack_wait_s`` or to a new consumer object, and NATS wildcard
+filters. One process owns a file at a time: a second process writing the same file would not wake
+this one's consumers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import ParamSpec, TypeVar
+
+from ledger.bus.base import Bus, BusMessage, BusUnavailable, Consumer, Delivery
+from ledger.bus.sqlite_log import SqliteMessageLog, StoredMessage
+from ledger.bus.subjects import SubjectFilter
+
+__all__ = ["LocalBus"]
+
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
+
+
+class LocalBus(Bus):
+    """In-process bus backed by SQLite; ``path=None`` keeps the stream in memory."""
+
+    def __init__(
+        self,
+        path: str | None = None,
+        *,
+        ack_wait_s: float = 30.0,
+        retain: Sequence[str] = (),
+        prune_every_acks: int = 1024,
+    ) -> None:
+        """Configure; nothing is opened before ``start()``.
+
+        Args:
+            path: SQLite file (durable), or ``None`` for memory.
+            ack_wait_s: a fetched message not acked within this time is delivered again
+                (JetStream's ``AckWait``).
+            retain: subject filters never pruned, e.g. ``("llmux.admin.>",)`` so that
+                ``follow(..., from_start=True)`` can replay every admin event.
+            prune_every_acks: delete messages every durable consumer has acked after this many acks.
+        """
+        self._path = path
+        self._retain = tuple(retain)
+        self.ack_wait_s = ack_wait_s
+        self._prune_every_acks = prune_every_acks
+        self._acks_since_prune = 0
+        self._executor: ThreadPoolExecutor | None = None
+        self._log: SqliteMessageLog | None = None
+        self._last_seq = 0
+        self._closed = False
+        self._changed = asyncio.Condition()
+        self._in_flight: dict[str, dict[int, float]] = {}
+
+    async def start(self) -> None:
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llmux-localbus")
+        try:
+            self._log = await self._on_worker(SqliteMessageLog, self._path, self._retain)
+        except BusUnavailable:
+            self._executor.shutdown(wait=False)
+            self._executor = None
+            raise
+        self._last_seq = await self.call(self._log.last_seq)
+
+    async def publish(self, messages: Sequence[BusMessage]) -> None:
+        if not messages:
+            return
+        last_seq = await self.call(self.log.append, messages)
+        async with self._changed:
+            if last_seq > self._last_seq:
+                self._last_seq = last_seq
+                self._changed.notify_all()
+
+    async def consumer(self, durable: str, subject_filter: str) -> Consumer:
+        SubjectFilter(subject_filter)
+        await self.call(self.log.open_consumer, durable, subject_filter)
+        return _LocalConsumer(self, durable, subject_filter)
+
+    async def follow(self, subject_filter: str, from_start: bool) -> Consumer:
+        SubjectFilter(subject_filter)
+        _ = self.log  # NOTE: raises unless started, so "only new" never means "from seq 0".
+        return _LocalFollower(self, subject_filter, 0 if from_start else self._last_seq)
+
+    async def aclose(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        async with self._changed:
+            self._changed.notify_all()
+        if self._log is not None and self._executor is not None:
+            await asyncio.get_running_loop().run_in_executor(self._executor, self._log.close)
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+        self._log = None
+
+    @property
+    def last_seq(self) -> int:
+        """The highest sequence number stored so far."""
+        return self._last_seq
+
+    @property
+    def log(self) -> SqliteMessageLog:
+        """The open SQLite log (only for calls through ``call``)."""
+        if self._log is None:
+            state = "closed" if self._closed else "not started"
+            raise BusUnavailable(f"the local bus is {state}")
+        return self._log
+
+    async def call(self, fn: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs) -> _T:
+        """Run ``fn`` on the worker thread; SQLite errors become ``BusUnavailable``."""
+        if self._closed:
+            raise BusUnavailable("the local bus is closed")
+        return await self._on_worker(fn, *args, **kwargs)
+
+    async def _on_worker(self, fn: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs) -> _T:
+        if self._executor is None:
+            raise BusUnavailable("LocalBus.start() was not awaited")
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._executor, lambda: fn(*args, **kwargs))
+        except sqlite3.Error as exc:
+            raise BusUnavailable(f"local bus storage failed: {exc}") from exc
+
+    async def wait_for_news(self, seen_seq: int, timeout_s: float) -> None:
+        """Return once a message after ``seen_seq`` is stored, the bus closes, or ``timeout_s``."""
+        if timeout_s <= 0:
+            return
+        async with self._changed:
+            try:
+                await asyncio.wait_for(
+                    self._changed.wait_for(lambda: self._last_seq > seen_seq or self._closed),
+                    timeout_s,
+                )
+            except TimeoutError:
+                return
+
+    def in_flight(self, durable: str) -> dict[int, float]:
+        """The in-flight map (seq -> redelivery time) shared by every consumer of ``durable``."""
+        return self._in_flight.setdefault(durable, {})
+
+    async def note_acked(self, count: int) -> None:
+        """Count acks; prune the stream once ``prune_every_acks`` have accumulated."""
+        self._acks_since_prune += count
+        if self._acks_since_prune >= self._prune_every_acks:
+            self._acks_since_prune = 0
+            await self.call(self.log.prune)
+
+
+def _delivery(row: StoredMessage) -> Delivery:
+    seq, subject, data, msg_id = row
+    return Delivery(subject=subject, data=data, msg_id=msg_id, sequence=seq)
+
+
+class _LocalConsumer(Consumer):
+    """A durable consumer; its ack floor and acks live in SQLite, in-flight state in memory.
+
+    In-flight messages are shared by every consumer object of the same durable (so two objects
+    split the work, as JetStream pull subscribers do); closing an object releases its share.
+    """
+
+    def __init__(self, bus: LocalBus, name: str, subject_filter: str) -> None:
+        self._bus = bus
+        self._name = name
+        self._filter = subject_filter
+        self._in_flight = bus.in_flight(name)
+        """seq -> loop time after which it may be delivered again (shared per durable)."""
+        self._mine: set[int] = set()
+
+    async def fetch(self, max_messages: int, timeout_s: float) -> list[Delivery]:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while True:
+            seen = self._bus.last_seq
+            now = loop.time()
+            skip = {seq for seq, due in self._in_flight.items() if due > now}
+            found = await self._bus.call(
+                self._bus.log.unacked, self._name, self._filter, max_messages, skip
+            )
+            rows = [row for row in found if row[0] not in self._busy_now(loop.time())]
+            if rows:
+                return self._take(rows, loop.time())
+            if found:
+                continue  # another object of this durable took them meanwhile: look again
+            now = loop.time()
+            if now >= deadline:
+                return []
+            next_due = min((due for due in self._in_flight.values() if due > now), default=deadline)
+            await self._bus.wait_for_news(seen, max(min(deadline, next_due) - now, 0.001))
+
+    def _take(self, rows: list[StoredMessage], now: float) -> list[Delivery]:
+        due = now + self._bus.ack_wait_s
+        for row in rows:
+            self._in_flight[row[0]] = due
+            self._mine.add(row[0])
+        return [_delivery(row) for row in rows]
+
+    def _busy_now(self, now: float) -> set[int]:
+        # NOTE: another object of this durable may have taken messages while our query ran.
+        return {seq for seq, due in self._in_flight.items() if due > now}
+
+    async def ack(self, deliveries: Sequence[Delivery]) -> None:
+        if not deliveries:
+            return
+        seqs = [d.sequence for d in deliveries]
+        await self._bus.call(self._bus.log.ack, self._name, self._filter, seqs)
+        for seq in seqs:
+            self._in_flight.pop(seq, None)
+            self._mine.discard(seq)
+        await self._bus.note_acked(len(seqs))
+
+    async def aclose(self) -> None:
+        for seq in self._mine:
+            self._in_flight.pop(seq, None)
+        self._mine.clear()
+
+
+class _LocalFollower(Consumer):
+    """A non-durable reader: sees every matching message after its start; ack is a no-op."""
+
+    def __init__(self, bus: LocalBus, subject_filter: str, after_seq: int) -> None:
+        self._bus = bus
+        self._filter = subject_filter
+        self._position = after_seq
+
+    async def fetch(self, max_messages: int, timeout_s: float) -> list[Delivery]:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while True:
+            seen = self._bus.last_seq
+            rows = await self._bus.call(
+                self._bus.log.read_after, self._filter, self._position, max_messages
+            )
+            if rows:
+                self._position = rows[-1][0]
+                return [_delivery(row) for row in rows]
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return []
+            await self._bus.wait_for_news(seen, remaining)
+
+    async def ack(self, deliveries: Sequence[Delivery]) -> None:
+        return None
+
+    async def aclose(self) -> None:
+        return None

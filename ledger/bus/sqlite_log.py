@@ -1,0 +1,181 @@
+"""The SQLite tables behind ``LocalBus``: the message stream, durable consumers and their acks.
+
+Every method is blocking and must run on the bus's single worker thread (one connection, never
+shared). The tables mirror JetStream's state:
+
+* ``messages(seq, msg_id UNIQUE, subject, data)``: the stream; ``seq`` comes from
+  ``AUTOINCREMENT`` so a sequence number is never reused, even after pruning.
+* ``consumers(name, filter, ack_floor)``: every matching message with ``seq <= ack_floor`` is acked.
+* ``acks(consumer, seq)``: acks above the floor (out-of-order acks); folded into the floor as soon
+  as the gap closes.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Collection, Sequence
+
+from ledger.bus.base import BusMessage
+from ledger.bus.subjects import SubjectFilter
+
+__all__ = ["SqliteMessageLog", "StoredMessage"]
+
+StoredMessage = tuple[int, str, bytes, str]
+"""``(seq, subject, data, msg_id)`` as read back from the stream."""
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS messages (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    msg_id TEXT NOT NULL UNIQUE,
+    subject TEXT NOT NULL,
+    data BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS consumers (
+    name TEXT PRIMARY KEY,
+    filter TEXT NOT NULL,
+    ack_floor INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS acks (
+    consumer TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    PRIMARY KEY (consumer, seq)
+) WITHOUT ROWID;
+"""
+
+_UNACKED = """
+SELECT m.seq, m.subject, m.data, m.msg_id FROM messages AS m
+WHERE m.seq > (SELECT ack_floor FROM consumers WHERE name = :name)
+  AND subject_matches(:filter, m.subject)
+  AND NOT EXISTS (SELECT 1 FROM acks AS a WHERE a.consumer = :name AND a.seq = m.seq)
+ORDER BY m.seq LIMIT :limit
+"""
+
+_FIRST_UNACKED = """
+SELECT MIN(m.seq) FROM messages AS m
+WHERE m.seq > :floor
+  AND subject_matches(:filter, m.subject)
+  AND NOT EXISTS (SELECT 1 FROM acks AS a WHERE a.consumer = :name AND a.seq = m.seq)
+"""
+
+
+class SqliteMessageLog:
+    """One SQLite connection holding the stream; ``path=None`` keeps it in memory."""
+
+    def __init__(self, path: str | None, retain: Sequence[str] = ()) -> None:
+        """Open (and create) the tables.
+
+        Args:
+            path: database file, or ``None`` for an in-memory stream (gone with the process).
+            retain: subject filters whose messages are never pruned (e.g. admin events, which
+                followers replay from the start).
+        """
+        self._filters: dict[str, SubjectFilter] = {}
+        self._retain = tuple(SubjectFilter(text) for text in retain)
+        self._conn = sqlite3.connect(
+            path or ":memory:", isolation_level=None, check_same_thread=False
+        )
+        if path is not None:
+            # NOTE: WAL + NORMAL survives a process crash; an OS crash may lose the last commits,
+            # the same trade JetStream's file store makes with its sync interval.
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute("PRAGMA synchronous=NORMAL")
+        self._conn.create_function("subject_matches", 2, self._matches, deterministic=True)
+        self._conn.create_function("is_retained", 1, self._is_retained, deterministic=True)
+        self._conn.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def last_seq(self) -> int:
+        """The highest sequence ever assigned (0 for an empty stream)."""
+        row = self._conn.execute(
+            "SELECT seq FROM sqlite_sequence WHERE name = 'messages'"
+        ).fetchone()
+        return int(row[0]) if row else 0
+
+    def append(self, messages: Sequence[BusMessage]) -> int:
+        """Store ``messages`` (a known ``msg_id`` is skipped); returns ``last_seq()`` afterwards."""
+        with self._transaction():
+            self._conn.executemany(
+                "INSERT OR IGNORE INTO messages (msg_id, subject, data) VALUES (?, ?, ?)",
+                [(m.msg_id, m.subject, m.data) for m in messages],
+            )
+        return self.last_seq()
+
+    def open_consumer(self, name: str, subject_filter: str) -> None:
+        """Create durable ``name`` at the start of the stream, or check the existing one.
+
+        Raises:
+            ValueError: ``name`` exists with another filter.
+        """
+        with self._transaction():
+            self._conn.execute(
+                "INSERT OR IGNORE INTO consumers (name, filter, ack_floor) VALUES (?, ?, 0)",
+                (name, subject_filter),
+            )
+            (stored,) = self._conn.execute(
+                "SELECT filter FROM consumers WHERE name = ?", (name,)
+            ).fetchone()
+        if stored != subject_filter:
+            raise ValueError(f"durable consumer {name!r} exists with filter {stored!r}")
+
+    def unacked(
+        self, name: str, subject_filter: str, limit: int, skip: Collection[int]
+    ) -> list[StoredMessage]:
+        """The first ``limit`` unacked messages of ``name`` whose sequence is not in ``skip``."""
+        rows = self._conn.execute(
+            _UNACKED, {"name": name, "filter": subject_filter, "limit": limit + len(skip)}
+        ).fetchall()
+        return [row for row in rows if row[0] not in skip][:limit]
+
+    def read_after(self, subject_filter: str, after_seq: int, limit: int) -> list[StoredMessage]:
+        """Up to ``limit`` messages matching ``subject_filter`` with ``seq > after_seq``."""
+        return self._conn.execute(
+            "SELECT seq, subject, data, msg_id FROM messages"
+            " WHERE seq > ? AND subject_matches(?, subject) ORDER BY seq LIMIT ?",
+            (after_seq, subject_filter, limit),
+        ).fetchall()
+
+    def ack(self, name: str, subject_filter: str, seqs: Sequence[int]) -> None:
+        """Record acks for ``seqs`` and move the floor over every gap-free acked prefix."""
+        with self._transaction():
+            self._conn.executemany(
+                "INSERT OR IGNORE INTO acks (consumer, seq) VALUES (?, ?)",
+                [(name, seq) for seq in seqs],
+            )
+            (floor,) = self._conn.execute(
+                "SELECT ack_floor FROM consumers WHERE name = ?", (name,)
+            ).fetchone()
+            (first,) = self._conn.execute(
+                _FIRST_UNACKED, {"floor": floor, "filter": subject_filter, "name": name}
+            ).fetchone()
+            floor = first - 1 if first is not None else max(floor, self.last_seq())
+            self._conn.execute("UPDATE consumers SET ack_floor = ? WHERE name = ?", (floor, name))
+            self._conn.execute("DELETE FROM acks WHERE consumer = ? AND seq <= ?", (name, floor))
+
+    def prune(self) -> int:
+        """Delete messages every durable consumer acked (unless retained); returns the count."""
+        with self._transaction():
+            cursor = self._conn.execute(
+                "DELETE FROM messages WHERE seq <= (SELECT MIN(ack_floor) FROM consumers)"
+                " AND NOT is_retained(subject)"
+            )
+        return cursor.rowcount
+
+    def _transaction(self) -> sqlite3.Connection:
+        # NOTE: with isolation_level=None the connection is in autocommit mode; the context manager
+        # of sqlite3.Connection commits or rolls back, so BEGIN is issued here explicitly.
+        self._conn.execute("BEGIN IMMEDIATE")
+        return self._conn
+
+    def _compiled(self, text: str) -> SubjectFilter:
+        compiled = self._filters.get(text)
+        if compiled is None:
+            compiled = self._filters[text] = SubjectFilter(text)
+        return compiled
+
+    def _matches(self, subject_filter: str, subject: str) -> bool:
+        return self._compiled(subject_filter).matches(subject)
+
+    def _is_retained(self, subject: str) -> bool:
+        return any(keep.matches(subject) for keep in self._retain)

@@ -1,0 +1,124 @@
+"""``LocalBus``: the contract (in memory and on a file), plus what only the SQLite store has."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ledger.bus import Bus, BusMessage, BusUnavailable, LocalBus
+from tests.ledger.bus.bus_contract import BusContract, MakeBus, PersistentBusContract
+
+
+@pytest.fixture
+def prefix() -> str:
+    return "llmux"
+
+
+class TestLocalBusInMemory(BusContract):
+    @pytest.fixture
+    async def make_bus(self) -> AsyncIterator[MakeBus]:
+        buses: list[LocalBus] = []
+
+        async def make(**options: Any) -> Bus:
+            bus = LocalBus(None, **options)
+            await bus.start()
+            buses.append(bus)
+            return bus
+
+        yield make
+        for bus in buses:
+            await bus.aclose()
+
+
+class TestLocalBusOnFile(PersistentBusContract):
+    @pytest.fixture
+    async def make_bus(self, tmp_path: Path) -> AsyncIterator[MakeBus]:
+        buses: list[LocalBus] = []
+
+        async def make(**options: Any) -> Bus:
+            bus = LocalBus(str(tmp_path / "bus.sqlite3"), **options)
+            await bus.start()
+            buses.append(bus)
+            return bus
+
+        yield make
+        for bus in buses:
+            await bus.aclose()
+
+
+def _stored_subjects(path: Path) -> list[str]:
+    with sqlite3.connect(path) as conn:
+        return [row[0] for row in conn.execute("SELECT subject FROM messages ORDER BY seq")]
+
+
+async def test_prune_drops_what_every_durable_acked_but_keeps_retained(tmp_path: Path) -> None:
+    path = tmp_path / "bus.sqlite3"
+    bus = LocalBus(str(path), retain=("llmux.admin.>",), prune_every_acks=1)
+    await bus.start()
+    await bus.publish([BusMessage("llmux.admin.key.created", b"k", "k1")])
+    await bus.publish([BusMessage("llmux.usage.recorded", b"u", f"u{i}") for i in range(3)])
+    ledger = await bus.consumer("ledger", "llmux.>")
+    slow = await bus.consumer("slow", "llmux.usage.>")
+    await ledger.ack(await ledger.fetch(10, 1.0))
+    assert len(_stored_subjects(path)) == 4  # "slow" has acked nothing yet
+
+    slow_got = await slow.fetch(10, 1.0)
+    await slow.ack(slow_got[:2])
+
+    assert _stored_subjects(path) == ["llmux.admin.key.created", "llmux.usage.recorded"]
+    replay = await bus.follow("llmux.admin.>", from_start=True)
+    assert [d.msg_id for d in await replay.fetch(10, 1.0)] == ["k1"]
+    await bus.aclose()
+
+
+async def test_sequence_numbers_are_never_reused_after_pruning(tmp_path: Path) -> None:
+    path = str(tmp_path / "bus.sqlite3")
+    bus = LocalBus(path, prune_every_acks=1)
+    await bus.start()
+    await bus.publish([BusMessage("llmux.usage.recorded", b"a", "a")])
+    consumer = await bus.consumer("ledger", "llmux.>")
+    first = await consumer.fetch(10, 1.0)
+    await consumer.ack(first)
+    await bus.aclose()
+    assert _stored_subjects(tmp_path / "bus.sqlite3") == []
+
+    bus = LocalBus(path)
+    await bus.start()
+    await bus.publish([BusMessage("llmux.usage.recorded", b"b", "b")])
+    consumer = await bus.consumer("ledger", "llmux.>")
+    second = await consumer.fetch(10, 1.0)
+
+    assert [d.msg_id for d in second] == ["b"]
+    assert second[0].sequence > first[0].sequence
+    await bus.aclose()
+
+
+async def test_a_durable_keeps_its_filter(tmp_path: Path) -> None:
+    bus = LocalBus(None)
+    await bus.start()
+    await bus.consumer("ledger", "llmux.>")
+
+    with pytest.raises(ValueError, match="exists with filter"):
+        await bus.consumer("ledger", "llmux.admin.>")
+    await bus.aclose()
+
+
+async def test_a_closed_bus_is_unavailable() -> None:
+    bus = LocalBus(None)
+    await bus.start()
+    consumer = await bus.consumer("ledger", "llmux.>")
+    await bus.aclose()
+
+    with pytest.raises(BusUnavailable):
+        await bus.publish([BusMessage("llmux.usage.recorded", b"a", "a")])
+    with pytest.raises(BusUnavailable):
+        await consumer.fetch(10, 0.1)
+
+
+async def test_a_bus_not_started_is_unavailable() -> None:
+    with pytest.raises(BusUnavailable):
+        await LocalBus(None).publish([BusMessage("llmux.usage.recorded", b"a", "a")])
