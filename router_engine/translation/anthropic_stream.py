@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import msgspec
 import orjson
 
 from router_engine.providers.base import StreamTranslator
@@ -25,18 +26,21 @@ from router_engine.translation.anthropic_errors import gateway_error
 from router_engine.translation.anthropic_response import finish_reason, openai_usage, token_usage
 from router_engine.translation.sse import SSEDecoder, data_frame
 from schemas.errors import LLMuxError, UpstreamProtocolError
+from schemas.token_usage import TokenUsage
 
 __all__ = ["AnthropicStreamTranslator"]
 
 _DONE = b"data: [DONE]\n\n"
+_CHARS_PER_TOKEN = 4
 _Payload = dict[str, Any]
 
 
 class AnthropicStreamTranslator(StreamTranslator):
     """Per-stream state of one Anthropic stream being rewritten as OpenAI chunks."""
 
-    __slots__ = ("_decoder", "_forward_usage", "_handlers", "_id", "_model", "_pending_error",
-                 "_pieces", "_raw_usage", "_tool_indexes", "saw_done", "usage")
+    __slots__ = ("_decoder", "_forward_usage", "_handlers", "_has_final_usage", "_id", "_model",
+                 "_pending_error", "_pieces", "_raw_usage", "_reported", "_tool_indexes",
+                 "saw_done")
 
     def __init__(self, *, forward_usage_chunk: bool) -> None:
         self._decoder = SSEDecoder()
@@ -48,7 +52,8 @@ class AnthropicStreamTranslator(StreamTranslator):
         self._tool_indexes: dict[int, int] = {}
         """Anthropic content-block index → OpenAI tool-call index."""
         self.saw_done = False
-        self.usage = None
+        self._reported: TokenUsage | None = None
+        self._has_final_usage = False
         self._pending_error: LLMuxError | None = None
         # PERF: one dict lookup per event instead of an if-chain; bound once per stream.
         self._handlers: dict[str, Callable[[_Payload], list[bytes]]] = {
@@ -86,6 +91,23 @@ class AnthropicStreamTranslator(StreamTranslator):
 
     def text(self) -> str:
         return "".join(self._pieces)
+
+    @property
+    def usage(self) -> TokenUsage | None:  # type: ignore[override]  # the base has a plain attribute
+        """Anthropic's numbers; before its final count, never less than what was streamed.
+
+        ``message_start`` reports the exact prompt tokens but only a token or two of output; a
+        stream that breaks before ``message_delta`` would be billed as that. Until the final
+        count arrives, completion tokens are at least an estimate of the text streamed so far
+        (about four characters a token), flagged ``is_estimated``.
+        """
+        reported = self._reported
+        if reported is None or self._has_final_usage:
+            return reported
+        streamed = -(-sum(len(piece) for piece in self._pieces) // _CHARS_PER_TOKEN)
+        if streamed <= reported.completion_tokens:
+            return reported
+        return msgspec.structs.replace(reported, completion_tokens=streamed, is_estimated=True)
 
     def _chunk(self, delta: _Payload, finish: str | None = None) -> bytes:
         return data_frame({
@@ -143,23 +165,25 @@ class AnthropicStreamTranslator(StreamTranslator):
         return [self._chunk({"reasoning_content": text})]
 
     def _message_delta(self, payload: _Payload) -> list[bytes]:
+        self._has_final_usage = isinstance(payload.get("usage"), dict)
         self._update_usage(payload.get("usage"))
         stop_reason = (payload.get("delta") or {}).get("stop_reason")
         return [self._chunk({}, finish_reason(stop_reason))]
 
     def _message_stop(self, payload: _Payload) -> list[bytes]:
         self.saw_done = True
-        if not self._forward_usage or self.usage is None:
+        usage = self.usage
+        if not self._forward_usage or usage is None:
             return [_DONE]
         usage_chunk = {"id": self._id, "object": "chat.completion.chunk", "created": 0,
-                       "model": self._model, "choices": [], "usage": openai_usage(self.usage)}
+                       "model": self._model, "choices": [], "usage": openai_usage(usage)}
         return [data_frame(usage_chunk), _DONE]
 
     def _update_usage(self, usage: Any) -> None:
         # NOTE: message_delta's counts are cumulative, so they replace message_start's.
         if isinstance(usage, dict):
             self._raw_usage.update({k: v for k, v in usage.items() if v is not None})
-            self.usage = token_usage(self._raw_usage)
+            self._reported = token_usage(self._raw_usage)
 
 
 def _stream_error(payload: _Payload) -> LLMuxError:

@@ -225,14 +225,25 @@ def test_stream_usage_and_text_are_tracked() -> None:
     raw = (OUTBOUND / "stream_text.anthropic.sse").read_bytes()
     head, tail = raw.split(b"event: message_delta")
     translator.feed(head)
-    assert translator.usage == TokenUsage(prompt_tokens=2073, completion_tokens=1,
-                                          cached_tokens=2048)
+    # Before the final count: exact prompt, completion at least the streamed text (42 chars).
+    assert translator.usage == TokenUsage(prompt_tokens=2073, completion_tokens=11,
+                                          cached_tokens=2048, is_estimated=True)
     assert not translator.saw_done
     translator.feed(b"event: message_delta" + tail)
     assert translator.usage == TokenUsage(prompt_tokens=2073, completion_tokens=15,
                                           cached_tokens=2048)
     assert translator.text() == "Hello! How can I help you today? Ünïcode ✓"
     assert translator.saw_done
+
+
+def test_usage_before_any_text_is_anthropics_own() -> None:
+    adapter, deployment = _adapter()
+    translator = adapter.stream_translator(deployment, forward_usage_chunk=False)
+    assert translator.usage is None
+    raw = (OUTBOUND / "stream_text.anthropic.sse").read_bytes()
+    translator.feed(raw.split(b"event: content_block_delta")[0])
+    assert translator.usage == TokenUsage(prompt_tokens=2073, completion_tokens=1,
+                                          cached_tokens=2048)
 
 
 def test_thinking_stream_reports_reasoning_tokens() -> None:

@@ -233,7 +233,9 @@ async def test_an_error_event_mid_stream_is_raised_after_the_text_so_far(base_ur
         translator.finish()
     assert b"You said" in b"".join(frames)
     assert not translator.saw_done
-    assert translator.usage is not None and translator.usage.prompt_tokens > 0  # partial usage
+    partial = translator.usage  # exact prompt; completion counted from the streamed text
+    assert partial is not None and partial.prompt_tokens > 0 and partial.is_estimated
+    assert partial.completion_tokens >= len(translator.text()) // 4 > 1
 
 
 async def test_a_truncated_stream_is_not_done(base_url: str) -> None:
