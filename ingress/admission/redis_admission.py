@@ -20,7 +20,7 @@ import collections
 import logging
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import datetime
 from urllib.parse import urlparse
 
@@ -226,7 +226,7 @@ class RedisAdmission(Admission):
 
     async def _run_admit_script(
         self, keys: list[str], args: list[str], reservation: Reservation
-    ) -> Sequence[object]:
+    ) -> object:
         """Run the admit script, releasing its reservation if our caller is cancelled meanwhile.
 
         NOTE: a client that disconnects cancels its request task; the script may still run in
@@ -235,14 +235,14 @@ class RedisAdmission(Admission):
         """
         call = asyncio.ensure_future(self._admit_script(keys=keys, args=args))
         try:
-            reply: Sequence[object] = await asyncio.shield(call)
+            reply: object = await asyncio.shield(call)
         except asyncio.CancelledError:
             call.add_done_callback(lambda done: self._release_orphan(done, reservation))
             raise
         return reply
 
     def _release_orphan(
-        self, call: asyncio.Future[Sequence[object]], reservation: Reservation
+        self, call: asyncio.Future[object], reservation: Reservation
     ) -> None:
         if call.cancelled() or call.exception() is not None:
             return
@@ -293,10 +293,10 @@ class RedisAdmission(Admission):
     async def _flush_pending(self) -> None:
         """Replay deferred settlements in order; stop at the first failure (kept for later)."""
         while self._pending:
-            keys, args = self._pending[0]
+            keys, args = call = self._pending.popleft()
             try:
                 await self._settle_script(keys=keys, args=args)
             except RedisError as exc:
+                self._pending.appendleft(call)
                 self._failed(exc)
                 return
-            self._pending.popleft()
