@@ -10,13 +10,31 @@ May import: ``schemas`` only. Never ``router_engine``, ``projections`` or ``ingr
 """
 
 from ledger.application import LedgerApp, LedgerUnavailable, open_ledger
+from ledger.bus import (
+    Bus,
+    BusMessage,
+    BusUnavailable,
+    Consumer,
+    Delivery,
+    LocalBus,
+    NatsBus,
+    Outbox,
+)
 from ledger.consumer import LedgerConsumer
 from ledger.entries import LedgerEntry
 
 __all__ = [
+    "Bus",
+    "BusMessage",
+    "BusUnavailable",
+    "Consumer",
+    "Delivery",
     "LedgerApp",
     "LedgerConsumer",
     "LedgerEntry",
     "LedgerUnavailable",
+    "LocalBus",
+    "NatsBus",
+    "Outbox",
     "open_ledger",
 ]

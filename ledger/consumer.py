@@ -53,6 +53,7 @@ class LedgerConsumer:
         self._batch_size = batch_size
         self._batch_wait_s = batch_wait_s
         self._on_recorded = on_recorded
+        self._pending: tuple[Sequence[Delivery], list[EventEnvelope]] | None = None
         # NOTE: one writer thread: the library is synchronous and its writers serialize anyway.
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ledger-writer")
         self.recorded = 0
@@ -65,21 +66,27 @@ class LedgerConsumer:
     async def run_once(self) -> int:
         """Fetch one batch, record it, ack it; returns how many messages were handled (0: idle).
 
+        A batch that could not be recorded or acked is kept and retried by the next call before
+        anything new is fetched (the bus would hold it back until its ack wait expires).
+
         Raises:
             BusUnavailable: the bus cannot be read or acked now.
             LedgerUnavailable: the store cannot be written now (nothing was acked).
         """
-        deliveries = await self._consumer.fetch(self._batch_size, self._batch_wait_s)
-        if not deliveries:
-            return 0
-        envelopes = self._decode(deliveries)
+        if self._pending is None:
+            deliveries = await self._consumer.fetch(self._batch_size, self._batch_wait_s)
+            if not deliveries:
+                return 0
+            self._pending = (deliveries, self._decode(deliveries))
+        deliveries, envelopes = self._pending
         loop = asyncio.get_running_loop()
         stored = await loop.run_in_executor(self._writer, self._app.record, envelopes)
-        await self._consumer.ack(deliveries)
         self.recorded += stored
         self.duplicates += len(envelopes) - stored
         if stored and self._on_recorded is not None:
             self._on_recorded()
+        await self._consumer.ack(deliveries)
+        self._pending = None
         return len(deliveries)
 
     async def run(self, stop: asyncio.Event) -> None:
