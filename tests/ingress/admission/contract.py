@@ -104,6 +104,17 @@ class AdmissionContract:
         assert (await pair[1].admit(plan(limit, cost=600), NOW)).is_allowed
         assert not (await pair[0].admit(plan(limit, cost=301), NOW)).is_allowed
 
+    async def test_large_amounts_stay_exact(self, pair: Pair) -> None:
+        cost = 3 * 10**14 + 1  # 300 million dollars and one micro-dollar
+        limit = budget("org:big", 10**15 + 7, soft_budget_micros=6 * 10**14)
+        results = await admit_many(pair, plan(limit, cost=cost), 10)
+        assert len(allowed(results)) == 3
+        crossings = [c for r in results for c in r.soft_budget_crossings]
+        assert [c.projected_spend_micros for c in crossings] == [2 * cost]
+        await settle_all(pair, results, cost)
+        spend = await pair[0].budget_spend("org:big", limit.budget_window_start(NOW))
+        assert (spend.spent_micros, spend.reserved_micros) == (3 * cost, 0)
+
     async def test_settle_and_release_are_idempotent(self, pair: Pair) -> None:
         limit = budget("key:k1", 10_000)
         result = await pair[0].admit(plan(limit, cost=1_000), NOW)
