@@ -135,7 +135,7 @@ def _messages(messages: Any) -> list[_Body]:
         elif message["role"] == "user":
             out.extend(_user_turn(content, f"{param}.content"))
         else:
-            out.append(_assistant_turn(content, f"{param}.content"))
+            out.extend(_assistant_turn(content, f"{param}.content"))
     return out
 
 
@@ -181,7 +181,8 @@ def _tool_message(block: _Body, param: str) -> _Body:
     return {"role": "tool", "tool_call_id": tool_use_id, "content": content or ""}
 
 
-def _assistant_turn(blocks: list[Any], param: str) -> _Body:
+def _assistant_turn(blocks: list[Any], param: str) -> list[_Body]:
+    """The assistant message, or none when only thinking was sent back (OpenAI wants content)."""
     texts: list[str] = []
     calls: list[_Body] = []
     for index, block in enumerate(blocks):
@@ -193,10 +194,12 @@ def _assistant_turn(blocks: list[Any], param: str) -> _Body:
         elif kind not in ("thinking", "redacted_thinking"):  # only Anthropic can read those back
             raise NotSupported(f"{param}[{index}]: block type {kind!r} is not supported here.",
                                param=f"{param}[{index}].type")
+    if not texts and not calls:
+        return []
     message: _Body = {"role": "assistant", "content": "".join(texts) if texts else None}
     if calls:
         message["tool_calls"] = calls
-    return message
+    return [message]
 
 
 def _tool_call(block: _Body, param: str) -> _Body:

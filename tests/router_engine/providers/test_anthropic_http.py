@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import aiohttp
+import anthropic
 import orjson
 import pytest
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
@@ -17,6 +18,11 @@ from openai.types.chat import ChatCompletion, ChatCompletionChunk
 from router_engine.deployment import Deployment
 from router_engine.providers.anthropic import AnthropicAdapter
 from router_engine.providers.base import ParsedResponse, StreamTranslator
+from router_engine.translation import (
+    OpenAIStreamToAnthropic,
+    anthropic_request_to_openai,
+    openai_response_to_anthropic,
+)
 from router_engine.upstream.base import UpstreamRequest
 from schemas.config import ProviderConfig
 from schemas.errors import (
@@ -255,3 +261,41 @@ async def test_a_stalled_stream_resumes_and_completes(base_url: str) -> None:
     translator, chunks = await _stream(adapter, deployment, _HELLO)
     assert translator.saw_done
     assert _streamed_message(chunks)["content"].startswith("Hello from the fake")
+
+
+async def test_an_anthropic_client_served_by_anthropic_through_both_translations(
+    base_url: str,
+) -> None:
+    """/v1/messages on an Anthropic model: Anthropic → OpenAI → Anthropic and back again."""
+    adapter, deployment = _setup(base_url, "claude-fake-tool-use")
+    client_body = {
+        "model": "claude", "max_tokens": 300, "system": [{"type": "text", "text": "Be brief."}],
+        "tools": [{"name": "get_weather", "input_schema": {"type": "object"}}],
+        "messages": [
+            {"role": "user", "content": "Weather?"},
+            {"role": "assistant", "content": [
+                {"type": "tool_use", "id": "toolu_9", "name": "get_weather", "input": {}}]},
+            {"role": "user", "content": [
+                {"type": "tool_result", "tool_use_id": "toolu_9", "content": "18 C"},
+                {"type": "text", "text": "Thanks"}]}],
+    }
+    canonical = anthropic_request_to_openai(client_body)
+    parsed = await _complete(adapter, deployment, canonical)  # the fake checks tool_result ids
+    message = anthropic.types.Message.model_validate(
+        openai_response_to_anthropic(parsed.body, model="claude"))
+    assert message.stop_reason == "tool_use"
+    assert [block.type for block in message.content] == ["text", "tool_use"]
+
+    status, chunks = await _call(adapter.build_request(canonical, deployment, is_streaming=True))
+    assert status == 200
+    translator = adapter.stream_translator(deployment, forward_usage_chunk=True)
+    inbound = OpenAIStreamToAnthropic("claude")
+    events = [event for chunk in chunks for frame in translator.feed(chunk)
+              for event in inbound.feed(frame)]
+    events += inbound.finish()
+    names = [name for name, _ in sse_events(b"".join(events))]
+    assert names[0] == "message_start" and names[-1] == "message_stop"
+    final = sse_events(b"".join(events))[-2][1]
+    assert final["delta"]["stop_reason"] == "tool_use"
+    assert final["usage"]["output_tokens"] == message.usage.output_tokens
+    assert final["usage"]["input_tokens"] == message.usage.input_tokens

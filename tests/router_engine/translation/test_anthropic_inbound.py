@@ -145,6 +145,16 @@ def test_thinking_budget_becomes_reasoning_effort(budget: int, effort: str) -> N
     assert "reasoning_effort" not in anthropic_request_to_openai(disabled)
 
 
+def test_an_assistant_turn_of_only_thinking_is_dropped() -> None:
+    messages = [{"role": "user", "content": "hi"},
+                {"role": "assistant", "content": [{"type": "thinking", "thinking": "hm",
+                                                   "signature": "s"}]},
+                {"role": "user", "content": "well?"}]
+    translated = anthropic_request_to_openai({**_ASK, "messages": messages})
+    assert translated["messages"] == [{"role": "user", "content": "hi"},
+                                      {"role": "user", "content": "well?"}]
+
+
 def test_tool_choice_without_tools_is_dropped() -> None:
     translated = anthropic_request_to_openai({**_ASK, "tool_choice": {"type": "auto"}})
     assert "tool_choice" not in translated and "tools" not in translated
