@@ -68,7 +68,7 @@ class _Record(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=T
     """Base of config records: immutable, and a misspelt key is an error, not a silent default."""
 
 
-class ServerConfig(_Record):
+class ServerConfig(_Record, frozen=True):
     host: str = "0.0.0.0"
     port: int = 8080
     admin_port: int = 0
@@ -87,13 +87,13 @@ class ServerConfig(_Record):
             raise ValueError("max_body_bytes: expected a positive number of bytes")
 
 
-class DeploymentConfig(_Record):
+class DeploymentConfig(_Record, frozen=True):
     mode: Literal["standalone", "distributed", "development"] = "standalone"
     data_dir: str = "./.llmux"
     """Where standalone mode keeps its event store, projections and the outbox spill file."""
 
 
-class MockOptions(_Record):
+class MockOptions(_Record, frozen=True):
     """Knobs of the in-process ``mock`` provider (no network)."""
 
     latency: Duration = "0s"
@@ -109,7 +109,7 @@ class MockOptions(_Record):
             raise ValueError("stream_chunks: expected at least 1")
 
 
-class ModelEntry(_Record):
+class ModelEntry(_Record, frozen=True):
     """One model a provider serves: a deployment of ``name`` on that provider."""
 
     name: str
@@ -136,7 +136,7 @@ class ModelEntry(_Record):
                 raise ValueError(f"{field}: expected a non-negative integer")
 
 
-class ProviderConfig(_Record):
+class ProviderConfig(_Record, frozen=True):
     name: str
     type: str
     """``openai``, ``azure``, ``anthropic``, ``gemini``, ``mock`` or an OpenAI-compatible preset."""
@@ -175,7 +175,7 @@ RoutingStrategy = Literal[
 ]
 
 
-class RoutingConfig(_Record):
+class RoutingConfig(_Record, frozen=True):
     strategy: RoutingStrategy = "simple-shuffle"
     fallback_enabled: bool = True
     retry_count: int = 3
@@ -195,30 +195,30 @@ class RoutingConfig(_Record):
         _check_durations(self, "retry_backoff", "cooldown")
 
 
-class AuthConfig(_Record):
+class AuthConfig(_Record, frozen=True):
     master_key: str | None = None
     """Admin credential. Standalone with no master key and no virtual keys accepts anonymous calls."""
     hash_secret: str | None = None
     """HMAC secret for stored key hashes. Standalone generates one under ``data_dir`` if unset."""
 
 
-class NatsConfig(_Record):
+class NatsConfig(_Record, frozen=True):
     url: str = "nats://127.0.0.1:4222"
     stream: str = "LLMUX"
     subject_prefix: str = "llmux"
 
 
-class DatabaseConfig(_Record):
+class DatabaseConfig(_Record, frozen=True):
     url: str | None = None
     """``postgresql://user:pass@host:port/db``; built from DB_HOST/DB_USER/... when unset."""
 
 
-class RedisConfig(_Record):
+class RedisConfig(_Record, frozen=True):
     url: str = "redis://127.0.0.1:6379/0"
     key_prefix: str = "llmux:"
 
 
-class BusConfig(_Record):
+class BusConfig(_Record, frozen=True):
     """The outbox between the hot path and the bus."""
 
     outbox_max_events: int = 100_000
@@ -232,7 +232,7 @@ class BusConfig(_Record):
         _check_durations(self, "flush_interval")
 
 
-class LedgerConfig(_Record):
+class LedgerConfig(_Record, frozen=True):
     batch_size: int = 500
     batch_wait: Duration = "50ms"
 
@@ -240,23 +240,23 @@ class LedgerConfig(_Record):
         _check_durations(self, "batch_wait")
 
 
-class MetricsConfig(_Record):
+class MetricsConfig(_Record, frozen=True):
     enabled: bool = True
     path: str = "/metrics"
 
 
-class TracingConfig(_Record):
+class TracingConfig(_Record, frozen=True):
     enabled: bool = False
     endpoint: str | None = None
     sample_ratio: float = 1.0
 
 
-class LoggingConfig(_Record):
+class LoggingConfig(_Record, frozen=True):
     level: Literal["debug", "info", "warning", "error"] = "info"
     json: bool = True
 
 
-class LLMuxConfig(_Record):
+class LLMuxConfig(_Record, frozen=True):
     """The root of the YAML file."""
 
     server: ServerConfig = ServerConfig()
