@@ -49,8 +49,9 @@ def content_parts(
 
 def _part(part: dict[str, Any], *, param: str) -> dict[str, Any] | None:
     kind = part.get("type")
-    if kind == "text":
-        return {"text": part.get("text") or ""} if part.get("text") else None
+    if kind in ("text", "refusal"):
+        text = part.get(kind)
+        return {"text": text} if isinstance(text, str) and text else None
     if kind == "image_url":
         image = part.get("image_url")
         url = image.get("url") if isinstance(image, dict) else image

@@ -37,6 +37,10 @@ _GENERATION_FIELDS = (
 )
 """OpenAI field → ``generationConfig`` field, for options that only change name."""
 
+_THINKING_BUDGETS = {"none": 0, "minimal": 512, "low": 1024, "medium": 8192, "high": 24576}
+"""``reasoning_effort`` → ``thinkingConfig.thinkingBudget`` (the budgets Google's own OpenAI
+compatibility layer uses; Gemini 3 still honours budgets)."""
+
 
 def openai_request_to_gemini(body: dict[str, Any]) -> dict[str, Any]:
     """The Gemini request body for canonical request ``body`` (which is not mutated).
@@ -185,6 +189,12 @@ def _generation_config(body: dict[str, Any]) -> dict[str, Any]:
     stop = body.get("stop")
     if stop:
         config["stopSequences"] = [stop] if isinstance(stop, str) else list(stop)
+    if body.get("logprobs"):
+        config["responseLogprobs"] = True
+        if body.get("top_logprobs"):
+            config["logprobs"] = body["top_logprobs"]
+    if body.get("reasoning_effort") in _THINKING_BUDGETS:
+        config["thinkingConfig"] = {"thinkingBudget": _THINKING_BUDGETS[body["reasoning_effort"]]}
     config.update(_response_format(body.get("response_format")))
     return config
 

@@ -18,6 +18,7 @@ from schemas.token_usage import TokenUsage
 __all__ = [
     "CandidateContent",
     "candidate_content",
+    "candidate_logprobs",
     "finish_reason",
     "gemini_response_to_openai",
     "openai_usage",
@@ -121,6 +122,26 @@ def _tool_call(
     }
 
 
+def candidate_logprobs(candidate: dict[str, Any]) -> dict[str, Any] | None:
+    """OpenAI ``logprobs`` from a candidate's ``logprobsResult``; None when Gemini sent none."""
+    result = candidate.get("logprobsResult")
+    if not isinstance(result, dict):
+        return None
+    tops = result.get("topCandidates") or []
+    content = []
+    for position, chosen in enumerate(result.get("chosenCandidates") or []):
+        alternatives = (tops[position].get("candidates") or []) if position < len(tops) else []
+        content.append({**_token_logprob(chosen),
+                        "top_logprobs": [_token_logprob(token) for token in alternatives]})
+    return {"content": content, "refusal": None}
+
+
+def _token_logprob(token: dict[str, Any]) -> dict[str, Any]:
+    text = str(token.get("token", ""))
+    logprob = float(token.get("logProbability", 0.0))
+    return {"token": text, "logprob": logprob, "bytes": list(text.encode())}
+
+
 def gemini_response_to_openai(
     data: dict[str, Any], *, response_id: str, created: int, model: str
 ) -> dict[str, Any]:
@@ -157,6 +178,6 @@ def _choice(candidate: dict[str, Any], response_id: str) -> dict[str, Any]:
     return {
         "index": candidate.get("index", 0),
         "message": message,
-        "logprobs": None,
+        "logprobs": candidate_logprobs(candidate),
         "finish_reason": reason or "stop",
     }

@@ -24,6 +24,7 @@ from router_engine.providers.base import StreamTranslator
 from router_engine.translation.gemini_errors import gateway_error
 from router_engine.translation.gemini_response import (
     candidate_content,
+    candidate_logprobs,
     finish_reason,
     openai_usage,
     usage_from_gemini,
@@ -138,16 +139,16 @@ class GeminiStreamTranslator(StreamTranslator):
         state.is_finished = state.is_finished or finish is not None
         if not delta and finish is None:
             return []
-        return [self._chunk(index, delta, finish)]
+        choice = {"index": index, "delta": delta, "logprobs": candidate_logprobs(candidate),
+                  "finish_reason": finish}
+        return [self._chunk(choice)]
 
-    def _chunk(self, index: int, delta: _Payload, finish: str | None) -> bytes:
+    def _chunk(self, choice: _Payload) -> bytes:
         return data_frame({
             "id": self._id, "object": "chat.completion.chunk",
             "created": 0,  # NOTE: adapters read no clock, and Gemini sends no timestamp
             "model": self._model,
-            "choices": [
-                {"index": index, "delta": delta, "logprobs": None, "finish_reason": finish}
-            ],
+            "choices": [choice],
         })
 
     def _end(self) -> list[bytes]:

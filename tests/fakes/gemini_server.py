@@ -322,6 +322,7 @@ class _Reply:
         self.calls = _function_calls(body, scenario)
         config = body.get("generationConfig") or {}
         self.count = int(config.get("candidateCount", 1))
+        self.top_logprobs = int(config.get("logprobs", 0)) if config.get("responseLogprobs") else -1
         said = _last_user_text(body)
         is_json = config.get("responseMimeType") == "application/json"
         self.text = orjson.dumps({"echo": said}).decode() if is_json else f"Echo: {said}"
@@ -377,12 +378,22 @@ class _Reply:
         envelope.update(usageMetadata=usage, modelVersion=self.model, responseId=self.response_id)
         return envelope
 
-    @staticmethod
-    def _candidate(index: int, parts: list[dict[str, Any]], finish: str | None) -> dict[str, Any]:
+    def _candidate(self, index: int, parts: list[dict[str, Any]], finish: str | None
+                   ) -> dict[str, Any]:
         candidate: dict[str, Any] = {"content": {"parts": parts, "role": "model"}, "index": index}
         if finish is not None:
             candidate["finishReason"] = finish
+        if self.top_logprobs >= 0:
+            text = "".join(p["text"] for p in parts if "text" in p and not p.get("thought"))
+            candidate["logprobsResult"] = self._logprobs(text)
         return candidate
+
+    def _logprobs(self, text: str) -> dict[str, Any]:
+        """Made-up but well-formed log probabilities, one entry per word or mark of ``text``."""
+        chosen = [{"token": token, "logProbability": -0.25} for token in _WORD.findall(text)]
+        tops = [{"candidates": [token, {"token": "x", "logProbability": -5.0}][
+            : self.top_logprobs]} for token in chosen]
+        return {"topCandidates": tops, "chosenCandidates": chosen}
 
     def _finish(self) -> str:
         return "MAX_TOKENS" if self.scenario == "max_tokens" else "STOP"

@@ -124,7 +124,9 @@ def test_tool_history_becomes_signed_calls_and_one_response_turn() -> None:
 def test_generation_config_fields() -> None:
     config = gemini_body(load_json(FIXTURES / "request_basic.openai.json"))["generationConfig"]
     assert config == {"temperature": 0.3, "topP": 0.9, "candidateCount": 2, "seed": 42,
-                      "presencePenalty": 0.1, "maxOutputTokens": 256, "stopSequences": ["END"]}
+                      "presencePenalty": 0.1, "maxOutputTokens": 256, "stopSequences": ["END"],
+                      "responseLogprobs": True, "logprobs": 2,
+                      "thinkingConfig": {"thinkingBudget": 1024}}
 
 
 @pytest.mark.parametrize(
@@ -161,7 +163,8 @@ def test_non_function_tools_are_refused() -> None:
 # --- responses -----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("case", ["text", "tool_calls", "max_tokens", "blocked", "candidates"])
+@pytest.mark.parametrize(
+    "case", ["text", "tool_calls", "max_tokens", "blocked", "candidates", "logprobs"])
 def test_response_translation_matches_golden(case: str) -> None:
     adapter, deployment = make()
     parsed = adapter.parse_response((FIXTURES / f"response_{case}.gemini.json").read_bytes(),

@@ -220,6 +220,19 @@ async def test_n_candidates_become_choices(base_url: str) -> None:
     assert streamed.saw_done
 
 
+async def test_logprobs_streamed_and_not(base_url: str) -> None:
+    body = chat("Rate this", logprobs=True, top_logprobs=2)
+    completion, _ = await complete(base_url, body)
+    logprobs = completion.choices[0].logprobs
+    assert logprobs is not None and logprobs.content is not None
+    assert [t.token for t in logprobs.content] == ["Echo", ":", "Rate", "this"]
+    assert all(len(t.top_logprobs) == 2 for t in logprobs.content)
+    streamed = await stream(base_url, body)
+    tokens = [t.token for chunk in streamed.chunks for choice in chunk.choices
+              if choice.logprobs and choice.logprobs.content for t in choice.logprobs.content]
+    assert tokens == ["Echo", ":", "Rate", "this"]
+
+
 async def test_images_are_accepted(base_url: str) -> None:
     body = {"model": "m", "messages": [{"role": "user", "content": [
         {"type": "text", "text": "What is this?"},
