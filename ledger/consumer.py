@@ -23,6 +23,8 @@ __all__ = ["LedgerConsumer"]
 
 _log = logging.getLogger(__name__)
 
+_Batch = tuple[list[Delivery], list[EventEnvelope]]
+
 _RETRY_MIN_S = 0.1
 _RETRY_MAX_S = 5.0
 
@@ -53,7 +55,8 @@ class LedgerConsumer:
         self._batch_size = batch_size
         self._batch_wait_s = batch_wait_s
         self._on_recorded = on_recorded
-        self._pending: tuple[Sequence[Delivery], list[EventEnvelope]] | None = None
+        self._pending: _Batch | None = None
+        """A fetched batch not yet recorded and acked (retried before fetching more)."""
         # NOTE: one writer thread: the library is synchronous and its writers serialize anyway.
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ledger-writer")
         self.recorded = 0
@@ -73,12 +76,10 @@ class LedgerConsumer:
             BusUnavailable: the bus cannot be read or acked now.
             LedgerUnavailable: the store cannot be written now (nothing was acked).
         """
-        if self._pending is None:
-            deliveries = await self._consumer.fetch(self._batch_size, self._batch_wait_s)
-            if not deliveries:
-                return 0
-            self._pending = (deliveries, self._decode(deliveries))
-        deliveries, envelopes = self._pending
+        batch = self._pending or await self._fetch()
+        if batch is None:
+            return 0
+        deliveries, envelopes = batch
         loop = asyncio.get_running_loop()
         stored = await loop.run_in_executor(self._writer, self._app.record, envelopes)
         self.recorded += stored
@@ -105,6 +106,13 @@ class LedgerConsumer:
         """Stop the writer thread (after the batch in progress) and close the bus consumer."""
         await asyncio.get_running_loop().run_in_executor(None, self._writer.shutdown)
         await self._consumer.aclose()
+
+    async def _fetch(self) -> _Batch | None:
+        deliveries = await self._consumer.fetch(self._batch_size, self._batch_wait_s)
+        if not deliveries:
+            return None
+        self._pending = (deliveries, self._decode(deliveries))
+        return self._pending
 
     def _decode(self, deliveries: Sequence[Delivery]) -> list[EventEnvelope]:
         envelopes = []

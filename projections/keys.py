@@ -137,7 +137,7 @@ class KeyRegistryView(View):
             if records:
                 cursor.executemany(insert, [self._params(record) for record in records])
 
-    def keys(self) -> list[KeyRecord]:
+    def records(self) -> list[KeyRecord]:
         """Every key, ordered by key id."""
         found = self.store.select(
             f"SELECT {', '.join(KEY_COLUMNS)} FROM key_registry ORDER BY key_id"
