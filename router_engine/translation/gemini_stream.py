@@ -6,11 +6,12 @@ candidate's ``finishReason`` and the final ``usageMetadata``. Text parts become
 ``delta.content``, thought parts ``delta.reasoning_content``, and each ``functionCall`` part
 (Gemini sends a call whole, never in pieces) one complete ``delta.tool_calls`` entry.
 
-The stream is complete once every candidate has finished; then the usage chunk (only when the
-client asked for ``include_usage``) and ``data: [DONE]`` follow. A body that ends earlier leaves
-``saw_done`` False, so the router reports a truncated stream. An ``error`` event becomes the mapped
-gateway error, raised from ``feed`` once the frames before it were returned (so the client gets
-every piece of text that arrived before the failure).
+Usage is taken from the event that counts the output (the last); the events before it count
+only the prompt. The stream is complete once every candidate has finished; then the usage chunk
+(only when the client asked for ``include_usage``) and ``data: [DONE]`` follow. A body that ends
+earlier leaves ``saw_done`` False, so the router reports a truncated stream. An ``error`` event
+becomes the mapped gateway error, raised from ``feed`` once the frames before it were returned
+(so the client gets every piece of text that arrived before the failure).
 """
 
 from __future__ import annotations
@@ -96,16 +97,22 @@ class GeminiStreamTranslator(StreamTranslator):
             return []
         if not self._id:
             self._start(payload)
-        usage = usage_from_gemini(payload.get("usageMetadata"))
-        if usage is not None:
-            self.usage = usage  # NOTE: every event repeats the counts so far; the last one wins
         candidates = payload.get("candidates") or []
         if not candidates and (payload.get("promptFeedback") or {}).get("blockReason"):
             candidates = [{"index": 0, "finishReason": "SAFETY"}]  # the prompt itself was blocked
         frames = [frame for candidate in candidates for frame in self._candidate(candidate)]
-        if self._candidates and all(c.is_finished for c in self._candidates.values()):
+        is_done = bool(self._candidates) and all(c.is_finished for c in self._candidates.values())
+        self._take_usage(payload.get("usageMetadata"), is_final=is_done)
+        if is_done:
             frames.extend(self._end())
         return frames
+
+    def _take_usage(self, metadata: Any, *, is_final: bool) -> None:
+        # NOTE: Gemini repeats the prompt count in every event but counts the output only in the
+        # last one. Taking an earlier event's numbers would record a broken stream as 0 output
+        # tokens; leaving usage unset lets the gateway count the text that did stream.
+        if isinstance(metadata, dict) and (is_final or "candidatesTokenCount" in metadata):
+            self.usage = usage_from_gemini(metadata) or self.usage
 
     def _start(self, payload: _Payload) -> None:
         response_id = payload.get("responseId")

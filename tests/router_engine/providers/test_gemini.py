@@ -274,6 +274,8 @@ def test_truncated_stream_is_not_done_and_owes_no_done_frame() -> None:
     assert not translator.saw_done
     assert b"[DONE]" not in b"".join(frames)
     assert translator.text() == "Orange, green and purple"
+    # Only the prompt was counted so far: no usage, so the gateway counts the streamed text.
+    assert translator.usage is None
 
 
 def test_midstream_error_is_raised_after_the_frames_before_it() -> None:

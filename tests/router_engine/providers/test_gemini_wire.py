@@ -294,6 +294,7 @@ async def test_truncated_stream_is_not_complete(base_url: str) -> None:
     assert not streamed.saw_done
     assert streamed.content().startswith("Echo: Tell")
     assert b"data: [DONE]\n\n" not in streamed.frames
+    assert streamed.usage is None, "no output count came, so the gateway counts what streamed"
 
 
 async def test_midstream_error_surfaces_after_the_text_before_it(base_url: str) -> None:
