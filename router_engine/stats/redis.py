@@ -9,8 +9,8 @@ always exact.
 
 - In flight: each instance writes its absolute counts into its own hash with a safety TTL
   (``inflight_ttl_s``), rewritten every tick; a crashed instance's counts expire with it.
-- Cooldowns: ``set_cooldown``/``clear_cooldown`` write through at once (one ``HSET``/``HDEL``), and
-  hold locally until a tick that started after the write has read them back.
+- Cooldowns: ``set_cooldown``/``clear_cooldown`` write through at once (one ``HSET``/``HDEL``,
+  never during a tick), and hold locally until the next tick has read them back.
 - Round robin: ``next_round_robin`` is one ``HINCRBY`` on a counter every instance shares.
 - Redis down: nothing raises. The snapshot keeps the last view (``is_stale`` is True), round robin
   falls back to a local counter, cooldowns are retried with the next tick, and a failed tick's
@@ -74,11 +74,11 @@ def _redacted(url: str) -> str:
 class _CooldownWrite:
     """One cooldown change, held locally until Redis is known to show it."""
 
-    __slots__ = ("drop_after_tick", "value")
+    __slots__ = ("is_delivered", "value")
 
     def __init__(self, value: Cooldown | None) -> None:
         self.value = value
-        self.drop_after_tick = math.inf
+        self.is_delivered = False
 
 
 class RedisStatsStore(StatsStore):
@@ -141,7 +141,6 @@ class RedisStatsStore(StatsStore):
         self._writes: dict[str, _CooldownWrite] = {}
         self._unsent: dict[str, _CooldownWrite] = {}
         self._local_round_robin: dict[str, int] = {}
-        self._ticks_started = 0
         self._last_ok_s = -math.inf
         self.is_degraded = False
         """True while Redis is unreachable (the snapshot says ``is_stale`` too)."""
@@ -306,19 +305,20 @@ class RedisStatsStore(StatsStore):
         self._unsent.pop(deployment_id, None)
         self._cached = None
         key = f"{self._prefix}cooldown"
-        try:
-            if value is None:
-                await self._redis.hdel(key, deployment_id)
-            else:
-                await self._redis.hset(key, deployment_id, encode_cooldown(value))
-        except _BACKEND_ERRORS as exc:
-            self._mark_degraded(exc)
-            if self._writes.get(deployment_id) is write:
-                self._unsent[deployment_id] = write
-            return
-        # NOTE: a tick already running may have read Redis before this write; the next one to
-        # start cannot have, so the local copy is dropped only once that tick has completed.
-        write.drop_after_tick = self._ticks_started + 1
+        # NOTE: never while a tick runs: a tick that read Redis before this write landed would
+        # otherwise drop the local copy and show the old entry until the next tick.
+        async with self._tick_lock:
+            try:
+                if value is None:
+                    await self._redis.hdel(key, deployment_id)
+                else:
+                    await self._redis.hset(key, deployment_id, encode_cooldown(value))
+            except _BACKEND_ERRORS as exc:
+                self._mark_degraded(exc)
+                if self._writes.get(deployment_id) is write:
+                    self._unsent[deployment_id] = write  # the next tick delivers it
+                return
+            write.is_delivered = True
 
     # ----------------------------------------------------------------- the tick
 
@@ -327,8 +327,6 @@ class RedisStatsStore(StatsStore):
             await self._tick()
 
     async def _tick(self) -> None:
-        self._ticks_started += 1
-        seq = self._ticks_started
         batch, self._pending = self._pending, PendingBatch()
         self._in_transit = batch
         unsent = dict(self._unsent)
@@ -349,8 +347,9 @@ class RedisStatsStore(StatsStore):
         for dep, write in unsent.items():
             if self._unsent.get(dep) is write:
                 del self._unsent[dep]
-                write.drop_after_tick = seq
-        self._writes = {d: w for d, w in self._writes.items() if w.drop_after_tick > seq}
+                write.is_delivered = True
+        # the view just read shows every delivered write: the local copies have served their turn
+        self._writes = {d: w for d, w in self._writes.items() if not w.is_delivered}
         self._last_ok_s = now
         if self.is_degraded:
             _log.warning("Redis is reachable again; live routing stats are shared again")

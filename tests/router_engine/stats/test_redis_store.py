@@ -231,6 +231,10 @@ async def test_redis_outage_degrades_then_recovers(private_redis: PrivateRedis) 
         cooldown = shared.get(X).cooldown
         assert cooldown is not None and cooldown.reason == "while down"
         assert await b.next_round_robin("g") == 1  # shared again (the new Redis starts at 0)
+        await b.clear_cooldown(X)  # a's delivered copy must not outlive a change made elsewhere
+        await b.refresh()
+        await a.refresh()
+        assert a.snapshot().get(X).cooldown is None
     finally:
         await a.aclose()
         await b.aclose()
