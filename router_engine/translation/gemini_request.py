@@ -158,7 +158,9 @@ def _function_declarations(tools: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if tool.get("type", "function") != "function" or "function" not in tool:
             raise NotSupported("only function tools can be sent to Gemini", param=f"tools[{index}]")
         function = tool["function"]
-        declaration: dict[str, Any] = {"name": function.get("name")}
+        if not isinstance(function.get("name"), str) or not function["name"]:
+            raise InvalidRequest("a tool names no function", param=f"tools[{index}].function.name")
+        declaration: dict[str, Any] = {"name": function["name"]}
         if function.get("description"):
             declaration["description"] = function["description"]
         if function.get("parameters"):

@@ -154,6 +154,13 @@ def test_unreadable_requests_are_refused(
     assert caught.value.param == param
 
 
+def test_tools_without_a_name_are_refused() -> None:
+    with pytest.raises(InvalidRequest) as caught:
+        gemini_body({"messages": [{"role": "user", "content": "x"}],
+                     "tools": [{"type": "function", "function": {"parameters": {}}}]})
+    assert caught.value.param == "tools[0].function.name"
+
+
 def test_non_function_tools_are_refused() -> None:
     with pytest.raises(NotSupported):
         gemini_body({"messages": [{"role": "user", "content": "x"}],
