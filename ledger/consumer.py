@@ -82,6 +82,7 @@ class LedgerConsumer:
         deliveries, envelopes = batch
         loop = asyncio.get_running_loop()
         stored = await loop.run_in_executor(self._writer, self._app.record, envelopes)
+        self._pending = (deliveries, [])  # recorded: only the ack is left to retry
         self.recorded += stored
         self.duplicates += len(envelopes) - stored
         if stored and self._on_recorded is not None:

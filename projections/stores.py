@@ -170,6 +170,16 @@ class SQLiteStore(Store):
                 raise
             raise StoreUnavailable(f"projection store unavailable (SQLite at {self.path})") from exc
 
+    def select(self, query: str, params: Sequence[Any] = ()) -> list[Any]:
+        # PERF: a read needs no write lock; BEGIN IMMEDIATE would block the other projections'
+        # writers on the same file for nothing.
+        try:
+            return self._conn.execute(query, params).fetchall()
+        except sqlite3.OperationalError as exc:
+            if not _is_unavailable(exc):
+                raise
+            raise StoreUnavailable(f"projection store unavailable (SQLite at {self.path})") from exc
+
     def close(self) -> None:
         self._conn.close()
 
