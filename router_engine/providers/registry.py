@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from router_engine.providers.anthropic import AnthropicAdapter
+from router_engine.providers.azure import AzureOpenAIAdapter
 from router_engine.providers.base import ProviderAdapter
 from router_engine.providers.gemini import GeminiAdapter
 from router_engine.providers.mock import MockAdapter, mock_transport
@@ -24,8 +25,8 @@ _NATIVE_ADAPTERS: dict[str, Callable[[ProviderConfig], ProviderAdapter]] = {
     "mock": MockAdapter,
     "anthropic": AnthropicAdapter,
     "gemini": GeminiAdapter,
+    "azure": AzureOpenAIAdapter,
 }
-# TODO(lead): register "azure" (AzureOpenAIAdapter) once router_engine/providers/azure.py is in git.
 
 
 def build_adapter(config: ProviderConfig) -> ProviderAdapter:

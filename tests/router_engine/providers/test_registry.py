@@ -6,6 +6,7 @@ import pytest
 
 from router_engine.providers import MockAdapter, OpenAIAdapter, build_adapter, build_transport
 from router_engine.providers.anthropic import AnthropicAdapter
+from router_engine.providers.azure import AzureOpenAIAdapter
 from router_engine.providers.gemini import GeminiAdapter
 from router_engine.upstream import AiohttpTransport, MockTransport
 from schemas.config import ProviderConfig
@@ -27,9 +28,11 @@ def test_mock_gets_the_mock_adapter_and_an_in_process_transport() -> None:
 
 
 @pytest.mark.parametrize(("type_", "kind"), [("anthropic", AnthropicAdapter),
-                                             ("gemini", GeminiAdapter)])
+                                             ("gemini", GeminiAdapter),
+                                             ("azure", AzureOpenAIAdapter)])
 def test_native_providers(type_: str, kind: type) -> None:
-    config = ProviderConfig(name="n", type=type_, api_key="k")
+    config = ProviderConfig(name="n", type=type_, api_key="k",
+                            base_url="https://llmux-test.openai.azure.com")
     assert type(build_adapter(config)) is kind
     shared = AiohttpTransport()
     assert build_transport(config, shared) is shared
