@@ -162,6 +162,8 @@ class ProviderConfig(_Record, frozen=True):
             raise ValueError("name: must not be empty")
         if self.base_url is not None and not re.match(r"^https?://[^\s/]+", self.base_url):
             raise ValueError("base_url: expected an http:// or https:// URL")
+        if self.type == "azure" and not self.base_url:
+            raise ValueError("base_url: azure needs your resource URL (https://NAME.openai.azure.com)")
         _check_durations(self, "timeout", "stream_stall_timeout", "connect_timeout")
 
     @property
