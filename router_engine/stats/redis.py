@@ -52,6 +52,7 @@ from router_engine.stats.redis_tick import (
     RemoteView,
     encode_cooldown,
 )
+from router_engine.stats.snapshot_cache import SnapshotCache
 from schemas.errors import ServiceUnavailable
 
 __all__ = ["RedisStatsStore"]
@@ -145,8 +146,7 @@ class RedisStatsStore(StatsStore):
         self.is_degraded = False
         """True while Redis is unreachable (the snapshot says ``is_stale`` too)."""
         self.failed_ticks = 0
-        self._cached: StatsSnapshot | None = None
-        self._cached_until_s = 0.0
+        self._cache = SnapshotCache()
 
     # ----------------------------------------------------------------- lifecycle
 
@@ -187,27 +187,30 @@ class RedisStatsStore(StatsStore):
 
     def snapshot(self) -> StatsSnapshot:
         now = self._clock()
-        if self._cached is not None and now < self._cached_until_s:
-            return self._cached
+        # PERF: as in MemoryStatsStore, only the deployment an event touched is rebuilt.
+        cached = self._cache.current(now)
+        if cached is not None:
+            return cached
         minute = math.floor(now / 60)
-        remote = self._remote
         batches = [b for b in (self._in_transit, self._pending) if b is not None]
-        ids = remote.deployment_ids() | self._in_flight.keys() | self._writes.keys()
+        is_stale = self.is_degraded or now - self._last_ok_s > self._max_staleness_s
+        valid_until = (minute + 1) * 60.0
+        if not is_stale:
+            valid_until = min(valid_until, self._last_ok_s + self._max_staleness_s)
+        return self._cache.rebuild(
+            now_s=now,
+            all_ids=lambda: self._known_ids(batches),
+            freeze=lambda dep: self._stats_of(dep, minute, batches),
+            round_robin=self._round_robin_view(),
+            is_stale=is_stale,
+            valid_until_s=valid_until,
+        )
+
+    def _known_ids(self, batches: list[PendingBatch]) -> set[str]:
+        ids = self._remote.deployment_ids() | self._in_flight.keys() | self._writes.keys()
         for batch in batches:
             ids |= batch.deployment_ids()
-        deployments = {dep: self._stats_of(dep, minute, batches) for dep in sorted(ids)}
-        is_stale = self.is_degraded or now - self._last_ok_s > self._max_staleness_s
-        self._cached = StatsSnapshot(
-            deployments=MappingProxyType(deployments),
-            round_robin=self._round_robin_view(),
-            taken_at_s=now,
-            is_stale=is_stale,
-        )
-        boundaries = [(minute + 1) * 60.0]
-        if not is_stale:
-            boundaries.append(self._last_ok_s + self._max_staleness_s)
-        self._cached_until_s = min(boundaries)
-        return self._cached
+        return ids
 
     def _stats_of(self, dep: str, minute: int, batches: list[PendingBatch]) -> DeploymentStats:
         remote = self._remote
@@ -243,7 +246,7 @@ class RedisStatsStore(StatsStore):
     def record_start(self, deployment_id: str) -> None:
         self._in_flight[deployment_id] = self._in_flight.get(deployment_id, 0) + 1
         self._pending.add_minute(math.floor(self._clock() / 60), deployment_id, 1, 0)
-        self._cached = None
+        self._cache.touch(deployment_id)
 
     def record_end(
         self,
@@ -272,7 +275,7 @@ class RedisStatsStore(StatsStore):
                 pending.add_sample("ttft", deployment_id, ttft_ms)
         elif outcome is Outcome.FAILURE:
             pending.add_outcome(bucket, deployment_id, 0, 1)
-        self._cached = None
+        self._cache.touch(deployment_id)
 
     # ----------------------------------------------------------------- shared, one round trip
 
@@ -284,13 +287,13 @@ class RedisStatsStore(StatsStore):
                 self._mark_degraded(exc)
             else:
                 self._local_round_robin[group] = ticket
-                self._cached = None
+                self._cache.touch_view()
                 return ticket
         # NOTE: Redis down: rotate locally from the last shared value; rotation stays fair per
         # instance, only the global interleaving is lost until Redis is back.
         ticket = max(self._local_round_robin.get(group, 0), self._remote.round_robin.get(group, 0))
         self._local_round_robin[group] = ticket + 1
-        self._cached = None
+        self._cache.touch_view()
         return ticket + 1
 
     async def set_cooldown(self, deployment_id: str, *, until_s: float, reason: str) -> None:
@@ -303,7 +306,7 @@ class RedisStatsStore(StatsStore):
         write = _CooldownWrite(value)
         self._writes[deployment_id] = write
         self._unsent.pop(deployment_id, None)
-        self._cached = None
+        self._cache.touch(deployment_id)
         key = f"{self._prefix}cooldown"
         # NOTE: never while a tick runs: a tick that read Redis before this write landed would
         # otherwise drop the local copy and show the old entry until the next tick.
@@ -342,7 +345,7 @@ class RedisStatsStore(StatsStore):
             return
         finally:
             self._in_transit = None
-            self._cached = None
+            self._cache.touch_all()
         self._remote = remote
         for dep, write in unsent.items():
             if self._unsent.get(dep) is write:
@@ -381,4 +384,4 @@ class RedisStatsStore(StatsStore):
                 type(exc).__name__,
             )
         self.is_degraded = True
-        self._cached = None
+        self._cache.touch_all()

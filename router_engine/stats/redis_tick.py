@@ -145,6 +145,8 @@ class PendingBatch:
     """(health bucket, deployment) → [successes, failures]."""
     ewma: dict[tuple[str, str], list[float]] = field(default_factory=dict)
     """('lat' or 'ttft', deployment) → samples in arrival order."""
+    outcome_totals: dict[str, list[int]] = field(default_factory=dict)
+    """deployment → [successes, failures] over every bucket, so a snapshot reads it in O(1)."""
 
     def add_minute(self, minute: int, deployment_id: str, requests: int, tokens: int) -> None:
         counts = self.minute.setdefault((minute, deployment_id), [0, 0])
@@ -152,9 +154,12 @@ class PendingBatch:
         counts[1] += tokens
 
     def add_outcome(self, bucket: int, deployment_id: str, successes: int, failures: int) -> None:
-        counts = self.outcome.setdefault((bucket, deployment_id), [0, 0])
-        counts[0] += successes
-        counts[1] += failures
+        for counts in (
+            self.outcome.setdefault((bucket, deployment_id), [0, 0]),
+            self.outcome_totals.setdefault(deployment_id, [0, 0]),
+        ):
+            counts[0] += successes
+            counts[1] += failures
 
     def add_sample(self, kind: str, deployment_id: str, sample_ms: float) -> None:
         samples = self.ewma.setdefault((kind, deployment_id), [])
@@ -165,15 +170,12 @@ class PendingBatch:
     def counts(self, minute: int, deployment_id: str) -> tuple[int, int, int, int]:
         """``(requests, tokens, successes, failures)`` this batch adds for ``minute``."""
         requests, tokens = self.minute.get((minute, deployment_id), (0, 0))
-        successes = failures = 0
-        for (_, dep), (ok, fail) in self.outcome.items():
-            if dep == deployment_id:
-                successes += ok
-                failures += fail
+        successes, failures = self.outcome_totals.get(deployment_id, (0, 0))
         return requests, tokens, successes, failures
 
     def deployment_ids(self) -> set[str]:
-        return {dep for _, dep in self.minute} | {dep for _, dep in self.outcome}
+        # every record_start/record_end adds a minute entry, so these are all the ids touched
+        return {dep for _, dep in self.minute}
 
     def to_wire(self) -> dict[str, Any]:
         return {
