@@ -71,12 +71,12 @@ class LocalBus(Bus):
             self._executor.shutdown(wait=False)
             self._executor = None
             raise
-        self._last_seq = await self.call(self._log.last_seq)
+        self._last_seq = await self._call(self._log.last_seq)
 
     async def publish(self, messages: Sequence[BusMessage]) -> None:
         if not messages:
             return
-        last_seq = await self.call(self.log.append, messages)
+        last_seq = await self._call(self._open_log().append, messages)
         async with self._changed:
             if last_seq > self._last_seq:
                 self._last_seq = last_seq
@@ -84,12 +84,12 @@ class LocalBus(Bus):
 
     async def consumer(self, durable: str, subject_filter: str) -> Consumer:
         SubjectFilter(subject_filter)
-        await self.call(self.log.open_consumer, durable, subject_filter)
+        await self._call(self._open_log().open_consumer, durable, subject_filter)
         return _LocalConsumer(self, durable, subject_filter)
 
     async def follow(self, subject_filter: str, from_start: bool) -> Consumer:
         SubjectFilter(subject_filter)
-        _ = self.log  # NOTE: raises unless started, so "only new" never means "from seq 0".
+        self._open_log()  # NOTE: raises unless started, so "only new" never means "from seq 0".
         return _LocalFollower(self, subject_filter, 0 if from_start else self._last_seq)
 
     async def aclose(self) -> None:
@@ -109,15 +109,14 @@ class LocalBus(Bus):
         """The highest sequence number stored so far."""
         return self._last_seq
 
-    @property
-    def log(self) -> SqliteMessageLog:
-        """The open SQLite log (only for calls through ``call``)."""
+    def _open_log(self) -> SqliteMessageLog:
+        """The open SQLite log (only for calls through ``_call``)."""
         if self._log is None:
             state = "closed" if self._closed else "not started"
             raise BusUnavailable(f"the local bus is {state}")
         return self._log
 
-    async def call(self, fn: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs) -> _T:
+    async def _call(self, fn: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs) -> _T:
         """Run ``fn`` on the worker thread; SQLite errors become ``BusUnavailable``."""
         if self._closed:
             raise BusUnavailable("the local bus is closed")
@@ -132,7 +131,7 @@ class LocalBus(Bus):
         except sqlite3.Error as exc:
             raise BusUnavailable(f"local bus storage failed: {exc}") from exc
 
-    async def wait_for_news(self, seen_seq: int, timeout_s: float) -> None:
+    async def _wait_for_news(self, seen_seq: int, timeout_s: float) -> None:
         """Return once a message after ``seen_seq`` is stored, the bus closes, or ``timeout_s``."""
         if timeout_s <= 0:
             return
@@ -145,16 +144,16 @@ class LocalBus(Bus):
             except TimeoutError:
                 return
 
-    def in_flight(self, durable: str) -> dict[int, float]:
+    def _in_flight_of(self, durable: str) -> dict[int, float]:
         """The in-flight map (seq -> redelivery time) shared by every consumer of ``durable``."""
         return self._in_flight.setdefault(durable, {})
 
-    async def note_acked(self, count: int) -> None:
+    async def _note_acked(self, count: int) -> None:
         """Count acks; prune the stream once ``prune_every_acks`` have accumulated."""
         self._acks_since_prune += count
         if self._acks_since_prune >= self._prune_every_acks:
             self._acks_since_prune = 0
-            await self.call(self.log.prune)
+            await self._call(self._open_log().prune)
 
 
 def _delivery(row: StoredMessage) -> Delivery:
@@ -173,7 +172,7 @@ class _LocalConsumer(Consumer):
         self._bus = bus
         self._name = name
         self._filter = subject_filter
-        self._in_flight = bus.in_flight(name)
+        self._in_flight = bus._in_flight_of(name)
         """seq -> loop time after which it may be delivered again (shared per durable)."""
         self._mine: set[int] = set()
 
@@ -184,8 +183,8 @@ class _LocalConsumer(Consumer):
             seen = self._bus.last_seq
             now = loop.time()
             skip = {seq for seq, due in self._in_flight.items() if due > now}
-            found = await self._bus.call(
-                self._bus.log.unacked, self._name, self._filter, max_messages, skip
+            found = await self._bus._call(
+                self._bus._open_log().unacked, self._name, self._filter, max_messages, skip
             )
             rows = [row for row in found if row[0] not in self._busy_now(loop.time())]
             if rows:
@@ -196,7 +195,7 @@ class _LocalConsumer(Consumer):
             if now >= deadline:
                 return []
             next_due = min((due for due in self._in_flight.values() if due > now), default=deadline)
-            await self._bus.wait_for_news(seen, max(min(deadline, next_due) - now, 0.001))
+            await self._bus._wait_for_news(seen, max(min(deadline, next_due) - now, 0.001))
 
     def _take(self, rows: list[StoredMessage], now: float) -> list[Delivery]:
         due = now + self._bus.ack_wait_s
@@ -213,11 +212,11 @@ class _LocalConsumer(Consumer):
         if not deliveries:
             return
         seqs = [d.sequence for d in deliveries]
-        await self._bus.call(self._bus.log.ack, self._name, self._filter, seqs)
+        await self._bus._call(self._bus._open_log().ack, self._name, self._filter, seqs)
         for seq in seqs:
             self._in_flight.pop(seq, None)
             self._mine.discard(seq)
-        await self._bus.note_acked(len(seqs))
+        await self._bus._note_acked(len(seqs))
 
     async def aclose(self) -> None:
         for seq in self._mine:
@@ -238,8 +237,8 @@ class _LocalFollower(Consumer):
         deadline = loop.time() + timeout_s
         while True:
             seen = self._bus.last_seq
-            rows = await self._bus.call(
-                self._bus.log.read_after, self._filter, self._position, max_messages
+            rows = await self._bus._call(
+                self._bus._open_log().read_after, self._filter, self._position, max_messages
             )
             if rows:
                 self._position = rows[-1][0]
@@ -247,7 +246,7 @@ class _LocalFollower(Consumer):
             remaining = deadline - loop.time()
             if remaining <= 0:
                 return []
-            await self._bus.wait_for_news(seen, remaining)
+            await self._bus._wait_for_news(seen, remaining)
 
     async def ack(self, deliveries: Sequence[Delivery]) -> None:
         return None

@@ -199,11 +199,12 @@ class NatsBus(Bus):
             futures.append(future)
 
     async def _raise_first_failure(self, done: set[asyncio.Future[PubAck]]) -> None:
-        failures = [f.exception() for f in done if f.exception() is not None]
+        if any(f.cancelled() for f in done):
+            raise BusUnavailable("NATS publish was cancelled (connection closing)")
+        failures = [exc for exc in (f.exception() for f in done) if exc is not None]
         if not failures:
             return
         first = failures[0]
-        assert first is not None
         if any(isinstance(exc, NoStreamResponseError) for exc in failures):
             # NOTE: the stream is gone (deleted, or a wiped data dir): recreate it so the retry
             # that follows this error succeeds.

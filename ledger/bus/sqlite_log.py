@@ -12,6 +12,7 @@ shared). The tables mirror JetStream's state:
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Collection, Sequence
 
@@ -71,6 +72,8 @@ class SqliteMessageLog:
         """
         self._filters: dict[str, SubjectFilter] = {}
         self._retain = tuple(SubjectFilter(text) for text in retain)
+        if path is not None:
+            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         self._conn = sqlite3.connect(
             path or ":memory:", isolation_level=None, check_same_thread=False
         )

@@ -140,3 +140,24 @@ async def test_a_follower_whose_consumer_vanished_resumes_where_it_was(
     finally:
         await bus.aclose()
         await _delete_stream(nats_url, stream)
+
+
+async def test_a_deleted_stream_is_recreated_after_the_failed_publish(
+    nats_url: str, namespace: str
+) -> None:
+    stream = namespace.upper()
+    bus = NatsBus(nats_url, stream=stream, subject_prefix=namespace)
+    await bus.start()
+    try:
+        await _delete_stream(nats_url, stream)
+        message = BusMessage(f"{namespace}.usage.recorded", b"1", "u1")
+        with pytest.raises(BusUnavailable):
+            await bus.publish([message])
+
+        await bus.publish([message])
+
+        consumer = await bus.consumer("ledger", f"{namespace}.>")
+        assert [d.msg_id for d in await consumer.fetch(10, 2.0)] == ["u1"]
+    finally:
+        await bus.aclose()
+        await _delete_stream(nats_url, stream)
