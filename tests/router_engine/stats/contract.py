@@ -185,9 +185,13 @@ class StatsStoreContract:
             first.get(X).in_flight = 9  # type: ignore[misc]  # (proving it is frozen)
         with pytest.raises(TypeError):
             first.deployments[X] = first.get(X)  # type: ignore[index]  # (read-only mapping)
+        a.record_start(Y)
+        second = a.snapshot()
         a.record_start(X)
-        assert a.snapshot() is not first
-        assert first.get(X).in_flight == 1
+        third = a.snapshot()
+        assert third is not second
+        assert first.get(X).in_flight == 1 and third.get(X).in_flight == 2
+        assert third.get(Y) is second.get(Y)  # an untouched deployment is not rebuilt
 
     async def test_end_without_start_never_goes_negative(self, pair: Pair) -> None:
         a, b = pair
