@@ -9,6 +9,8 @@ from __future__ import annotations
 import time
 from typing import Protocol
 
+from ingress.auth import Caller
+from ingress.metrics import GatewayMetrics
 from router_engine import CallResult, Cost, Deployment, StreamCall
 from schemas.errors import LLMuxError
 from schemas.events import (
@@ -19,9 +21,6 @@ from schemas.events import (
     UsageRecorded,
 )
 from schemas.token_usage import TokenUsage
-
-from ingress.auth import Caller
-from ingress.metrics import GatewayMetrics
 
 __all__ = ["Accounting", "EventSink", "RequestScope"]
 

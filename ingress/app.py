@@ -7,10 +7,9 @@ lifespan.
 
 from __future__ import annotations
 
-import falcon.asgi
+from typing import Any
 
-from router_engine import Router
-from schemas.config import LLMuxConfig
+import falcon.asgi
 
 from ingress.accounting import Accounting
 from ingress.auth import KeyRegistry
@@ -27,13 +26,15 @@ from ingress.resources.models import Models
 from ingress.resources.spend import SpendByKey
 from ingress.runtime import build_runtime
 from ingress.secrets import load_secrets
+from router_engine import Router
+from schemas.config import LLMuxConfig
 
 __all__ = ["create_app"]
 
 PUBLIC_PATHS = frozenset({"/health/live", "/health/ready", "/health"})
 
 
-def create_app(config: LLMuxConfig) -> falcon.asgi.App:
+def create_app(config: LLMuxConfig) -> falcon.asgi.App[Any, Any]:
     """The ASGI app for ``config``; start it under an ASGI server that runs the lifespan."""
     secrets = load_secrets(config)
     runtime = build_runtime(config)
@@ -44,9 +45,9 @@ def create_app(config: LLMuxConfig) -> falcon.asgi.App:
     keys = KeyService(registry, runtime.outbox)
     lifecycle = Lifecycle(runtime, registry, keys, router, secrets)
 
-    app = falcon.asgi.App(
-        middleware=[lifecycle, RequestContextMiddleware(
-            registry, PUBLIC_PATHS | {config.metrics.path})],
+    context = RequestContextMiddleware(registry, PUBLIC_PATHS | {config.metrics.path})
+    app: falcon.asgi.App[Any, Any] = falcon.asgi.App(
+        middleware=[lifecycle, context],  # type: ignore[arg-type]  # Falcon types one protocol per list
         cors_enable=False,
     )
     install_error_handlers(app)

@@ -84,7 +84,7 @@ class KeyRegistry:
         return len(self._by_hash)
 
     def authenticate(self, raw_key: str | None) -> Caller:
-        """The caller for ``raw_key``; raises ``AuthenticationFailed`` for none or an unknown key."""
+        """The caller for ``raw_key``; ``AuthenticationFailed`` for none or an unknown key."""
         if not raw_key:
             raise AuthenticationFailed(
                 "You didn't provide an API key. Send it as 'Authorization: Bearer <key>'.",

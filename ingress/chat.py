@@ -13,13 +13,12 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
-from router_engine import CallResult, Cost, Router, StreamCall
-from schemas.errors import LLMuxError, UpstreamError
-from schemas.openai import ChatCompletionRequest
-
 from ingress.accounting import Accounting, RequestScope
 from ingress.auth import Caller
 from ingress.sse import DONE_FRAME, RawFrame, error_frame
+from router_engine import CallResult, Cost, Router, StreamCall
+from schemas.errors import LLMuxError, UpstreamError
+from schemas.openai import ChatCompletionRequest
 
 __all__ = ["ChatService"]
 

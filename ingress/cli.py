@@ -9,15 +9,13 @@ rebuild spend`` replays a projection from the event log.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import sys
 from collections.abc import Sequence
 
+from ingress import commands
 from schemas.config import LLMuxConfig
 from schemas.config_loader import ConfigError, default_config, load_config
-
-from ingress import commands
 
 __all__ = ["main"]
 

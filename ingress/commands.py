@@ -12,12 +12,11 @@ import urllib.request
 
 import uvicorn
 
-from schemas.config import LLMuxConfig
-
 from ingress import processes
 from ingress.app import create_app
 from ingress.logs import configure_logging
 from ingress.secrets import SecretsError, load_secrets
+from schemas.config import LLMuxConfig
 
 __all__ = [
     "CommandError",
@@ -82,7 +81,7 @@ def keys_create(config: LLMuxConfig, args: argparse.Namespace) -> int:
     request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST", headers={
         "Authorization": f"Bearer {master_key}", "Content-Type": "application/json"})
     try:
-        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 -- our own URL
+        with urllib.request.urlopen(request, timeout=10) as response:
             created = json.loads(response.read())
     except (urllib.error.URLError, OSError) as exc:
         raise CommandError(f"cannot create a key through {url}: {exc}") from None
@@ -109,10 +108,12 @@ def _print_demo_banner(config: LLMuxConfig, host: str, port: int) -> None:
     demo_key = load_secrets(config).demo_key
     print(
         "\nLLMux standalone demo: mock provider, no network needed.\n"
-        f"  data dir: {config.deployment.data_dir}   models: mock-gpt, gpt-4o-mini, claude-3-5-haiku\n"
+        f"  data dir: {config.deployment.data_dir}\n"
+        "  models: mock-gpt, gpt-4o-mini, claude-3-5-haiku\n"
         f"  demo key: {demo_key}\n\n"
         f"  curl http://{host}:{port}/v1/chat/completions \\\n"
         f"    -H 'Authorization: Bearer {demo_key}' -H 'Content-Type: application/json' \\\n"
-        "    -d '{\"model\": \"mock-gpt\", \"messages\": [{\"role\": \"user\", \"content\": \"Hello\"}]}'\n",
+        "    -d '{\"model\": \"mock-gpt\", "
+        "\"messages\": [{\"role\": \"user\", \"content\": \"Hello\"}]}'\n",
         flush=True,
     )

@@ -61,8 +61,7 @@ async def _handle_http_error(
     body = {"message": message, "type": _FALCON_TYPES.get(status, "api_error"), "param": None,
             "code": None}
     resp.data = orjson.dumps({"error": body})
-    for name, value in (error.headers or {}).items():
-        resp.set_header(name, value)
+    resp.set_headers(error.headers or {})
 
 
 async def _handle_unexpected(
@@ -77,7 +76,7 @@ async def _handle_unexpected(
     resp.data = orjson.dumps({"error": body})
 
 
-def install_error_handlers(app: falcon.asgi.App) -> None:
+def install_error_handlers(app: falcon.asgi.App[Any, Any]) -> None:
     app.add_error_handler(Exception, _handle_unexpected)
     app.add_error_handler(falcon.HTTPError, _handle_http_error)
     app.add_error_handler(LLMuxError, _handle_llmux_error)

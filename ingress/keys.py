@@ -10,13 +10,12 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from projections import KeyRecord
-from schemas.events import EventEnvelope, KeyCreated
-from schemas.management import KeyGenerateRequest
-
 from ingress.accounting import EventSink
 from ingress.auth import Caller, KeyRegistry
 from ingress.secrets import new_raw_key
+from projections import KeyRecord
+from schemas.events import EventEnvelope, KeyCreated
+from schemas.management import KeyGenerateRequest
 
 __all__ = ["KeyService"]
 

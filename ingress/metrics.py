@@ -40,8 +40,8 @@ class _OutboxCollector(Collector):
 
     def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
         outbox = self._outbox
-        yield GaugeMetricFamily("llmux_outbox_pending_events", "Events waiting in memory for the bus",
-                                value=outbox.pending)
+        yield GaugeMetricFamily("llmux_outbox_pending_events",
+                                "Events waiting in memory for the bus", value=outbox.pending)
         yield GaugeMetricFamily("llmux_outbox_spill_bytes", "Bytes waiting in the spill file",
                                 value=outbox.spill_bytes)
         yield CounterMetricFamily("llmux_outbox_published_events", "Events handed to the bus",
@@ -58,8 +58,8 @@ class GatewayMetrics:
 
     def __init__(self, outbox: OutboxStats) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
-        self._requests = Counter("llmux_requests", "Finished requests", ["endpoint", "model", "status"],
-                                 registry=self.registry)
+        self._requests = Counter("llmux_requests", "Finished requests",
+                                 ["endpoint", "model", "status"], registry=self.registry)
         self._latency = Histogram("llmux_request_duration_seconds", "Request latency",
                                   ["endpoint", "model"], buckets=_LATENCY_BUCKETS,
                                   registry=self.registry)

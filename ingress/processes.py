@@ -11,18 +11,9 @@ import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
 
 from ledger import Bus, BusUnavailable, LedgerApp, LedgerConsumer, NatsBus, open_ledger
-from projections import (
-    KeyRegistryProjection,
-    PostgresKeyRegistryView,
-    PostgresSpendView,
-    ProjectionRunner,
-    SpendByKeyDay,
-    SQLiteKeyRegistryView,
-    SQLiteSpendView,
-)
+from projections import ProjectionRunner, open_projection, open_projections
 from schemas.config import LLMuxConfig, duration_seconds
 
 __all__ = [
@@ -58,15 +49,14 @@ def _open_ledger(config: LLMuxConfig) -> LedgerApp:
     return open_ledger(sqlite_path=str(Path(config.deployment.data_dir) / "ledger.db"))
 
 
-def _runners(config: LLMuxConfig, app: LedgerApp) -> list[ProjectionRunner]:
+def _projection_store(config: LLMuxConfig) -> dict[str, str]:
     if config.is_distributed:
-        url = database_url(config)
-        projections: list[Any] = [SpendByKeyDay(PostgresSpendView(url)),
-                                  KeyRegistryProjection(PostgresKeyRegistryView(url))]
-    else:
-        path = str(Path(config.deployment.data_dir) / "projections.db")
-        projections = [SpendByKeyDay(SQLiteSpendView(path)),
-                       KeyRegistryProjection(SQLiteKeyRegistryView(path))]
+        return {"postgres_url": database_url(config)}
+    return {"sqlite_path": str(Path(config.deployment.data_dir) / "projections.db")}
+
+
+def _runners(config: LLMuxConfig, app: LedgerApp) -> list[ProjectionRunner]:
+    projections = open_projections(**_projection_store(config))
     return [ProjectionRunner(app, projection) for projection in projections]
 
 
@@ -86,13 +76,17 @@ def _ledger_job(config: LLMuxConfig, bus: Bus, app: LedgerApp,
     return run
 
 
-def _projector_job(runners: list[ProjectionRunner]) -> Job:
+def _projector_job(runners: list[ProjectionRunner], app: LedgerApp | None = None) -> Job:
+    """Runs every projection until ``stop``; closes them, then ``app`` when this job owns it."""
+
     async def run(stop: asyncio.Event) -> None:
         try:
             await asyncio.gather(*(runner.run(stop) for runner in runners))
         finally:
             for runner in runners:
                 await runner.aclose()
+            if app is not None:
+                app.close()
 
     return run
 
@@ -106,7 +100,7 @@ def standalone_jobs(config: LLMuxConfig, bus: Bus) -> list[Job]:
         for runner in runners:
             runner.wake()
 
-    return [_ledger_job(config, bus, app, wake_projections), _projector_job(runners)]
+    return [_ledger_job(config, bus, app, wake_projections), _projector_job(runners, app)]
 
 
 async def run_ledger(config: LLMuxConfig, stop: asyncio.Event) -> None:
@@ -117,9 +111,11 @@ async def run_ledger(config: LLMuxConfig, stop: asyncio.Event) -> None:
         await bus.start()
     except BusUnavailable as exc:
         raise StartupError(str(exc)) from None
+    app = _open_ledger(config)
     try:
-        await _ledger_job(config, bus, _open_ledger(config))(stop)
+        await _ledger_job(config, bus, app)(stop)
     finally:
+        app.close()
         with contextlib.suppress(BusUnavailable):
             await bus.aclose()
 
@@ -127,14 +123,15 @@ async def run_ledger(config: LLMuxConfig, stop: asyncio.Event) -> None:
 async def run_projector(config: LLMuxConfig, stop: asyncio.Event) -> None:
     """``llmux projector``: event store → read models, until ``stop``."""
     app = _open_ledger(config)
-    await _projector_job(_runners(config, app))(stop)
+    await _projector_job(_runners(config, app), app)(stop)
 
 
 def rebuild_projection(config: LLMuxConfig, name: str) -> int:
     """Drop projection ``name`` and replay it from the event log; returns the events replayed."""
-    index = {"spend": 0, "keys": 1}[name]
-    runner = _runners(config, _open_ledger(config))[index]
+    app = _open_ledger(config)
+    runner = ProjectionRunner(app, open_projection(name, **_projection_store(config)))
     try:
         return runner.rebuild()
     finally:
         runner.projection.view.close()
+        app.close()

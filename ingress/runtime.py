@@ -14,13 +14,12 @@ import logging
 from pathlib import Path
 from typing import Any, Protocol
 
-from ledger import Bus, BusUnavailable, LocalBus, NatsBus, Outbox
-from projections import KeyRecord, open_queries
-from schemas.config import LLMuxConfig, duration_seconds
-
 from ingress import processes
 from ingress.processes import Job, StartupError
 from ingress.resources.health import ReadinessCheck
+from ledger import Bus, BusUnavailable, LocalBus, NatsBus, Outbox
+from projections import KeyRecord, open_queries
+from schemas.config import LLMuxConfig, duration_seconds
 
 __all__ = ["Queries", "Runtime", "build_runtime"]
 
@@ -47,7 +46,7 @@ class Runtime:
         self.subject_prefix = subject_prefix
         self._jobs = jobs
         self._stop = asyncio.Event()
-        self._tasks: list[asyncio.Task[None]] = []
+        self._tasks: list[asyncio.Future[None]] = []
 
     async def start(self) -> None:
         try:
@@ -56,7 +55,7 @@ class Runtime:
             raise StartupError(str(exc)) from None
         await self.outbox.start()
         self._stop = asyncio.Event()
-        self._tasks = [asyncio.create_task(job(self._stop)) for job in self._jobs]
+        self._tasks = [asyncio.ensure_future(job(self._stop)) for job in self._jobs]
 
     async def aclose(self) -> None:
         await self.outbox.aclose()

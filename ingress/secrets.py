@@ -43,7 +43,8 @@ def load_secrets(config: LLMuxConfig) -> GatewaySecrets:
     if config.is_distributed:
         if not config.auth.hash_secret:
             raise SecretsError(
-                "auth.hash_secret must be set in distributed mode (every instance hashes keys alike)"
+                "auth.hash_secret must be set in distributed mode "
+                "(every instance must hash keys alike)"
             )
         return GatewaySecrets(config.auth.hash_secret.encode(), config.auth.master_key)
     stored = _load_or_create_local(Path(config.deployment.data_dir) / "secrets.json")

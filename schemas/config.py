@@ -72,7 +72,7 @@ class ServerConfig(_Record, frozen=True):
     host: str = "0.0.0.0"
     port: int = 8080
     admin_port: int = 0
-    """Serve the management API on its own port when non-zero; else on ``port`` behind admin auth."""
+    """Serve the management API on its own port when non-zero, else on ``port`` (admin auth)."""
     read_timeout: Duration = "30s"
     write_timeout: Duration = "120s"
     max_body_bytes: int = 8 * 1024 * 1024
@@ -199,7 +199,7 @@ class RoutingConfig(_Record, frozen=True):
 
 class AuthConfig(_Record, frozen=True):
     master_key: str | None = None
-    """Admin credential. Standalone with no master key and no virtual keys accepts anonymous calls."""
+    """Admin credential. Standalone without one generates it (and a demo key) under data_dir."""
     hash_secret: str | None = None
     """HMAC secret for stored key hashes. Standalone generates one under ``data_dir`` if unset."""
 

@@ -2,8 +2,8 @@
 
 ``${VAR}`` and ``${VAR:-default}`` are expanded inside string values after YAML parsing, so a value
 can never break the YAML structure. NOTE: before parsing, each reference is swapped for a plain
-placeholder, because ``{`` inside a flow mapping (``auth: {master_key: ${KEY}}``, as DESIGN.md writes
-it) is YAML syntax. The tree is then validated once against ``LLMuxConfig``.
+placeholder, because ``{`` inside a flow mapping (``auth: {master_key: ${KEY}}``, as DESIGN.md
+writes it) is YAML syntax. The tree is then validated once against ``LLMuxConfig``.
 Errors name the key path: ``providers[0].type: unknown provider type 'opnai'``.
 """
 
@@ -21,7 +21,7 @@ import yaml
 
 from schemas.config import LLMuxConfig
 
-__all__ = ["ConfigError", "load_config", "parse_config", "default_config"]
+__all__ = ["ConfigError", "default_config", "load_config", "parse_config"]
 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _MSGSPEC_PATH = re.compile(r"^(?P<message>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.DOTALL)
@@ -61,7 +61,7 @@ def parse_config(text: str, environ: Mapping[str, str]) -> LLMuxConfig:
 
     text = _VAR.sub(hide, text)
     try:
-        tree = yaml.load(text, Loader=_DecimalLoader) or {}  # noqa: S506 -- a SafeLoader subclass
+        tree = yaml.load(text, Loader=_DecimalLoader) or {}
     except yaml.YAMLError as exc:
         raise ConfigError(f"invalid YAML: {exc}") from None
     if not isinstance(tree, dict):
@@ -125,7 +125,9 @@ def _expand(node: Any, expansion: _Expansion, path: str) -> Any:
     if isinstance(node, str):
         return _expand_string(node, expansion, path)
     if isinstance(node, dict):
-        return {k: _expand(v, expansion, f"{path}.{k}" if path else str(k)) for k, v in node.items()}
+        return {
+            k: _expand(v, expansion, f"{path}.{k}" if path else str(k)) for k, v in node.items()
+        }
     if isinstance(node, list):
         return [_expand(v, expansion, f"{path}[{i}]") for i, v in enumerate(node)]
     return node

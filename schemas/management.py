@@ -1,4 +1,4 @@
-"""Management API request bodies (LiteLLM-compatible field names operators already script against)."""
+"""Management API request bodies, with the LiteLLM field names operators already script against."""
 
 from __future__ import annotations
 

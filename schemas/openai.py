@@ -58,4 +58,6 @@ class ChatCompletionRequest(msgspec.Struct, frozen=True, kw_only=True):
     @property
     def output_token_cap(self) -> int | None:
         """The most completion tokens the client allowed, if it said."""
-        return self.max_completion_tokens if self.max_completion_tokens is not None else self.max_tokens
+        if self.max_completion_tokens is not None:
+            return self.max_completion_tokens
+        return self.max_tokens

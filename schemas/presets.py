@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-__all__ = ["OPENAI_COMPATIBLE_PRESETS", "NATIVE_PROVIDER_TYPES", "Preset"]
+__all__ = ["NATIVE_PROVIDER_TYPES", "OPENAI_COMPATIBLE_PRESETS", "Preset"]
 
 
 class Preset(NamedTuple):

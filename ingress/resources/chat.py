@@ -5,11 +5,10 @@ from __future__ import annotations
 import falcon
 import falcon.asgi
 
-from schemas.money import format_usd
-from schemas.openai import ChatCompletionRequest
-
 from ingress.body import read_json_object, validate
 from ingress.chat import ChatService
+from schemas.money import format_usd
+from schemas.openai import ChatCompletionRequest
 
 __all__ = ["ChatCompletions"]
 
@@ -29,7 +28,8 @@ class ChatCompletions:
         if request.is_streaming:
             call = await self._service.open_stream(scope, body)
             resp.set_headers({**SSE_HEADERS, "x-llmux-deployment": call.deployment.id})
-            resp.sse = self._service.pump(scope, call)
+            # RawFrame has SSEvent.serialize(), all Falcon calls; its annotation names SSEvent only.
+            resp.sse = self._service.pump(scope, call)  # type: ignore[assignment]
             return
         result, cost = await self._service.complete(scope, body)
         resp.content_type = falcon.MEDIA_JSON

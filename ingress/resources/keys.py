@@ -6,11 +6,10 @@ import falcon
 import falcon.asgi
 import orjson
 
-from schemas.management import KeyGenerateRequest
-
 from ingress.auth import Caller
 from ingress.body import read_json_object, validate
 from ingress.keys import KeyService
+from schemas.management import KeyGenerateRequest
 
 __all__ = ["KeyGenerate"]
 

@@ -6,10 +6,9 @@ import falcon
 import falcon.asgi
 import orjson
 
+from ingress.auth import Caller
 from router_engine import Router
 from schemas.errors import LLMuxError, ModelNotFound
-
-from ingress.auth import Caller
 
 __all__ = ["Models"]
 

@@ -45,7 +45,7 @@ class UpstreamResponse:
         return b"".join(parts)
 
     def iter_chunks(self) -> AsyncIterator[bytes]:
-        """Body bytes as they arrive, unchanged. Raises ``UpstreamTimeout`` on a stall."""
+        """Body bytes as they arrive, unchanged; raises ``UpstreamTimeout`` on a stall."""
         return self._chunks
 
     async def aclose(self) -> None:

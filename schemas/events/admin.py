@@ -13,7 +13,7 @@ class KeyCreated(EventPayload, frozen=True, kw_only=True):
 
     key_id: str
     key_hash: str
-    """HMAC-SHA256 of the raw key under the server's hash secret (hex). The raw key is never stored."""
+    """HMAC-SHA256 of the raw key under the server's hash secret (hex); never the raw key."""
     key_prefix: str
     """First characters of the raw key, so a human can tell keys apart (``sk-llmux-ab12``)."""
     key_alias: str | None = None

@@ -3,7 +3,7 @@
 The envelope is the contract between the hot path that publishes and the ledger that records: its
 ``id`` is the bus message id (``Nats-Msg-Id``) and the idempotency key, so a redelivered event is
 recognised and stored once. The payload stays encoded (``msgspec.Raw``) until a reader asks for it,
-so the ledger can store exactly the bytes that were published and a replay reads them back unchanged.
+so the ledger stores exactly the bytes that were published and a replay reads them back unchanged.
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ __all__ = [
     "EVENT_NAMESPACE",
     "EventEnvelope",
     "EventPayload",
+    "decode_envelope",
     "derive_event_id",
     "encode_envelope",
-    "decode_envelope",
 ]
 
 EVENT_NAMESPACE = uuid.UUID("6f1c2d3e-8a4b-5c6d-9e0f-112233445566")
@@ -76,7 +76,7 @@ class EventEnvelope(msgspec.Struct, frozen=True, kw_only=True):
         occurred_at: datetime | None = None,
         event_id: uuid.UUID | None = None,
     ) -> EventEnvelope:
-        """Envelope ``payload``; the id is derived from ``request_id`` and type when there is one."""
+        """Envelope ``payload``; the id derives from ``request_id`` and type when there is one."""
         if event_id is None:
             event_id = (
                 derive_event_id(request_id, payload.TYPE) if request_id else uuid.uuid4()

@@ -47,8 +47,8 @@ def send_requests(base_url: str, api_key: str, count: int, totals: Totals,
 
 
 def spend_rows(base_url: str, master_key: str) -> list[dict[str, Any]]:
-    response = httpx.get(f"{base_url}/spend/keys", headers={"authorization": f"Bearer {master_key}"},
-                         timeout=10)
+    response = httpx.get(f"{base_url}/spend/keys",
+                         headers={"authorization": f"Bearer {master_key}"}, timeout=10)
     response.raise_for_status()
     rows: list[dict[str, Any]] = response.json()
     return rows

@@ -1,4 +1,4 @@
-"""Bad input of any shape gets the right 4xx with an OpenAI error body, and the server keeps serving."""
+"""Bad input of any shape gets the right 4xx with an OpenAI error body; the server keeps serving."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The official openai SDK against a running standalone gateway: mock and a real-HTTP fake upstream."""
+"""The official openai SDK against a running standalone gateway: mock and a real-HTTP fake."""
 
 from __future__ import annotations
 
@@ -78,7 +78,8 @@ def test_upstream_request_carries_our_credentials_not_the_clients(
     client.chat.completions.create(model="gpt-fake", messages=MESSAGES)
     received = [r for r in fake_openai.requests() if r.get("path") == "/v1/chat/completions"]
     assert received, fake_openai.requests()
-    assert received[-1]["headers"]["authorization"] == "Bearer sk-upstream-secret"
+    headers = {name.lower(): value for name, value in received[-1]["headers"].items()}
+    assert headers["authorization"] == "Bearer sk-upstream-secret"
     assert received[-1]["body"]["model"] == "gpt-fake"
 
 

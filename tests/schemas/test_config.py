@@ -69,7 +69,8 @@ providers:
 
 
 @pytest.mark.parametrize(("text", "message"), [
-    ("providers:\n  - {name: a, type: opnai}\n", "providers[0].type: unknown provider type 'opnai'"),
+    ("providers:\n  - {name: a, type: opnai}\n",
+     "providers[0].type: unknown provider type 'opnai'"),
     ("server: {prot: 1}\n", "server.prot: unknown key"),
     ("server: {read_timeout: 3x}\n", "server.read_timeout: expected a duration"),
     ("routing: {strategy: fastest}\n", "routing.strategy: invalid enum value 'fastest'"),
