@@ -20,20 +20,15 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from typing import ParamSpec, TypeVar
+from collections.abc import Sequence
 
 from ledger.bus.base import Bus, BusMessage, BusUnavailable
-from ledger.bus.spill import SpillFile
+from ledger.bus.spill import SpillQueue
 from schemas.events import EventEnvelope, encode_envelope
 
 __all__ = ["Outbox"]
 
 _log = logging.getLogger(__name__)
-
-_P = ParamSpec("_P")
-_T = TypeVar("_T")
 
 _SPILL_CHUNK = 4096
 """Messages per spill write (one fsync each)."""
@@ -85,11 +80,8 @@ class Outbox:
         self._queue: deque[BusMessage] = deque()
         self._wakeup = asyncio.Event()
         self._room = asyncio.Event()
-        self._spill = SpillFile(spill_path)
-        self._io: ThreadPoolExecutor | None = None
+        self._spill = SpillQueue(spill_path)
         self._task: asyncio.Task[None] | None = None
-        self._spill_size = 0
-        self._drained_to = 0
         self._retry_s = retry_initial_s
         self._retry_at = 0.0
         self._close_by: float | None = None
@@ -121,7 +113,7 @@ class Outbox:
     @property
     def spill_bytes(self) -> int:
         """Current size of the spill file (0 when the bus keeps up)."""
-        return self._spill_size
+        return self._spill.size
 
     @property
     def blocked_total(self) -> int:
@@ -137,12 +129,11 @@ class Outbox:
 
     async def start(self) -> None:
         """Open the spill file (draining what a previous process left) and start the sender."""
-        self._io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llmux-outbox")
-        self._spill_size = await self._on_io(self._spill.open)
-        if self._spill_size:
+        await self._spill.open()
+        if self._spill.size:
             _log.warning(
                 "outbox: draining %d bytes left in %s by a previous run",
-                self._spill_size,
+                self._spill.size,
                 self._spill.path,
             )
         self._task = asyncio.create_task(self._run(), name="llmux-outbox")
@@ -159,9 +150,7 @@ class Outbox:
             await self._task
         if self._queue:
             _log.error("outbox: %d events could not be saved at shutdown", len(self._queue))
-        if self._io is not None:
-            await self._on_io(self._spill.close)
-            self._io.shutdown(wait=True)
+        await self._spill.close()
 
     # -- the hot path ------------------------------------------------------------------------------
 
@@ -198,19 +187,19 @@ class Outbox:
             "outbox: memory (%d events) and spill (%d bytes) are full; delaying responses"
             " (%d delayed so far)",
             len(self._queue),
-            self._spill_size,
+            self._spill.size,
             self._blocked_total,
         )
 
     def _is_full(self) -> bool:
-        return len(self._queue) >= self._max_events and self._spill_size >= self._spill_max_bytes
+        return len(self._queue) >= self._max_events and self._spill.size >= self._spill_max_bytes
 
     # -- the sender task ---------------------------------------------------------------------------
 
     async def _run(self) -> None:
         while not self._finished():
             try:
-                if self._spill_size:
+                if self._spill.size:
                     await self._spill_mode_step()
                 elif self._queue:
                     await self._memory_step()
@@ -226,7 +215,7 @@ class Outbox:
     def _finished(self) -> bool:
         if not self._closed:
             return False
-        return self._gave_up or (not self._queue and not self._spill_size)
+        return self._gave_up or (not self._queue and not self._spill.size)
 
     async def _memory_step(self) -> None:
         if not self._closed and len(self._queue) < self._batch_size:
@@ -236,11 +225,12 @@ class Outbox:
             return
         batch = self._take(self._batch_size)
         if await self._send(batch):
+            self._retry_s = self._retry_initial_s
             self._room.set()
             return
         self._queue.extendleft(reversed(batch))
         await self._spill_memory()
-        if not self._spill_size:  # the spill file refused too: keep them in memory, wait
+        if not self._spill.size:  # the spill file refused too: keep them in memory, wait
             await asyncio.sleep(self._backoff())
 
     async def _spill_mode_step(self) -> None:
@@ -251,7 +241,7 @@ class Outbox:
                 self._gave_up = True
                 return
         elif loop.time() < self._retry_at:
-            if not self._queue or self._spill_size >= self._spill_max_bytes:
+            if not self._queue or self._spill.size >= self._spill_max_bytes:
                 await self._sleep(self._retry_at - loop.time())
             return
         if not await self._drain_once():
@@ -260,34 +250,31 @@ class Outbox:
 
     async def _drain_once(self) -> bool:
         """Publish the oldest spilled batch; empty the file once all of it is published."""
-        messages, next_offset = await self._on_io(
-            self._spill.read, self._drained_to, self._batch_size
-        )
+        messages = await self._spill.oldest(self._batch_size)
         if messages and not await self._send(messages):
             return False
-        self._drained_to = next_offset
-        if self._drained_to >= self._spill_size:
-            await self._on_io(self._spill.clear)
+        if await self._spill.published():
             _log.warning("outbox: the bus is back; spill file %s drained", self._spill.path)
-            self._spill_size = self._drained_to = 0
             self._room.set()
         self._retry_s = self._retry_initial_s
         return True
 
     async def _spill_memory(self) -> None:
         """Move memory to the spill file (past its size limit only while closing)."""
-        while self._queue and (self._closed or self._spill_size < self._spill_max_bytes):
+        while self._queue and (self._closed or self._spill.size < self._spill_max_bytes):
             chunk = self._take(_SPILL_CHUNK)
+            was_empty = not self._spill.size
             try:
-                size = await self._on_io(self._spill.append, chunk)
+                await self._spill.append(chunk)
             except OSError as exc:
                 self._queue.extendleft(reversed(chunk))
-                self._gave_up = self._closed
                 _log.error("outbox: cannot write spill file %s: %s", self._spill.path, exc)
+                self._gave_up = self._closed
+                if not self._closed:
+                    await asyncio.sleep(self._backoff())
                 return
-            if not self._spill_size:
+            if was_empty:
                 _log.warning("outbox: bus unavailable; spilling to %s", self._spill.path)
-            self._spill_size = size
             self._spilled_total += len(chunk)
             self._room.set()
 
@@ -297,6 +284,11 @@ class Outbox:
         except BusUnavailable as exc:
             self._failures_total += 1
             _log.debug("outbox: bus unavailable: %s", exc)
+            return False
+        except Exception:
+            # NOTE: a bus that breaks its contract still must not cost us the batch.
+            self._failures_total += 1
+            _log.exception("outbox: bus.publish failed unexpectedly; keeping the batch")
             return False
         self._published_total += len(messages)
         return True
@@ -322,9 +314,3 @@ class Outbox:
             await asyncio.wait_for(self._wakeup.wait(), timeout_s)
         except TimeoutError:
             return
-
-    async def _on_io(self, fn: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs) -> _T:
-        if self._io is None:
-            raise RuntimeError("Outbox.start() was not awaited")
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._io, lambda: fn(*args, **kwargs))

@@ -6,21 +6,27 @@ batch and fsyncs once, so after a crash the file is a valid prefix plus at most 
 the tail; ``open`` keeps the valid prefix and moves the torn bytes aside (``<path>.torn``) rather
 than deleting them.
 
-Every method blocks; the outbox calls them on its own I/O thread.
+``SpillFile`` blocks; ``SpillQueue`` is its event-loop face (one I/O thread, plus the
+written/re-published positions the outbox drains by).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import struct
 import zlib
-from collections.abc import Sequence
-from typing import BinaryIO
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import BinaryIO, ParamSpec, TypeVar
 
 from ledger.bus.base import BusMessage
 
-__all__ = ["SpillCorrupted", "SpillFile"]
+__all__ = ["SpillCorrupted", "SpillFile", "SpillQueue"]
+
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
 
 _log = logging.getLogger(__name__)
 
@@ -120,6 +126,64 @@ class SpillFile:
             size - valid,
             self.path,
         )
+
+
+class SpillQueue:
+    """A ``SpillFile`` used as a FIFO from the event loop: append at the end, drain from the front.
+
+    The file is emptied (truncated) only once everything in it has been re-published, so a crash at
+    any point leaves every unpublished message on disk (and perhaps some published ones, which the
+    bus dedupes by message id).
+    """
+
+    def __init__(self, path: str) -> None:
+        self._file = SpillFile(path)
+        self._io: ThreadPoolExecutor | None = None
+        self.size = 0
+        """Bytes in the file (0 when empty)."""
+        self._drained_to = 0
+        self._next_offset = 0
+
+    @property
+    def path(self) -> str:
+        return self._file.path
+
+    async def open(self) -> None:
+        """Open the file on a new I/O thread; ``size`` tells whether a previous run left data."""
+        self._io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llmux-spill")
+        self.size = await self._on_io(self._file.open)
+
+    async def close(self) -> None:
+        if self._io is not None:
+            await self._on_io(self._file.close)
+            self._io.shutdown(wait=True)
+            self._io = None
+
+    async def append(self, messages: Sequence[BusMessage]) -> None:
+        """Append durably. Raises ``OSError`` (disk full...) with nothing appended."""
+        self.size = await self._on_io(self._file.append, messages)
+
+    async def oldest(self, max_messages: int) -> list[BusMessage]:
+        """The oldest messages not yet re-published (the same ones until ``published()``)."""
+        messages, self._next_offset = await self._on_io(
+            self._file.read, self._drained_to, max_messages
+        )
+        return messages
+
+    async def published(self) -> bool:
+        """Mark what ``oldest`` returned as published; empty the file once all is. True if empty."""
+        self._drained_to = self._next_offset
+        if self._drained_to < self.size:
+            return False
+        await self._on_io(self._file.clear)
+        self.size = self._drained_to = self._next_offset = 0
+        return True
+
+    async def _on_io(self, fn: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs) -> _T:
+        if self._io is None:
+            raise RuntimeError("SpillQueue.open() was not awaited")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._io, lambda: fn(*args, **kwargs))
 
 
 def _encode(message: BusMessage) -> bytes:
