@@ -16,6 +16,7 @@ from ingress.auth import Caller, KeyRegistry
 from ingress.keys import KeyService
 from ingress.runtime import Runtime
 from ingress.secrets import GatewaySecrets
+from ledger import BusUnavailable, Consumer
 from projections import KeyRecord
 from router_engine import Router, warm_tokenizers
 from schemas.errors import AuthenticationFailed
@@ -39,17 +40,20 @@ class Lifecycle:
         self._secrets = secrets
         self._stop = asyncio.Event()
         self._follower: asyncio.Task[None] | None = None
+        self._admin_events: Consumer | None = None
 
     async def process_startup(self, scope: dict[str, Any], event: dict[str, Any]) -> None:
         self._stop = asyncio.Event()
         # NOTE: load the tokenizers now, or the first request pays ~0.5 s for them.
         await asyncio.to_thread(warm_tokenizers)
         await self._runtime.start()
-        admin_events = await self._runtime.bus.follow(
+        self._admin_events = await self._runtime.bus.follow(
             f"{self._runtime.subject_prefix}.admin.>", from_start=False
         )
         self._registry.load(await self._runtime.queries.keys())
-        self._follower = asyncio.create_task(self._follow(admin_events), name="admin-follower")
+        self._follower = asyncio.create_task(
+            self._follow(self._admin_events), name="admin-follower"
+        )
         self._ensure_demo_key()
         _log.info("gateway started", extra={"keys": len(self._registry)})
 
@@ -59,6 +63,9 @@ class Lifecycle:
             self._follower.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._follower
+        if self._admin_events is not None:
+            with contextlib.suppress(BusUnavailable):
+                await self._admin_events.aclose()  # NOTE: deletes the ephemeral NATS consumer now
         await self._router.aclose()
         await self._runtime.aclose()
 
@@ -73,7 +80,7 @@ class Lifecycle:
             self._keys.generate(Caller(is_admin=True), request, source_ip=None, request_id=None,
                                 raw_key=demo_key)
 
-    async def _follow(self, consumer: Any) -> None:
+    async def _follow(self, consumer: Consumer) -> None:
         while not self._stop.is_set():
             try:
                 deliveries = await consumer.fetch(100, 0.5)

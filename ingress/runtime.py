@@ -67,7 +67,11 @@ class Runtime:
         await self.bus.aclose()
 
     def readiness_checks(self) -> dict[str, ReadinessCheck]:
-        return {"background": self._jobs_alive, "database": self._database_ready}
+        return {"bus": self._bus_ready, "background": self._jobs_alive,
+                "database": self._database_ready}
+
+    async def _bus_ready(self) -> bool:
+        return not isinstance(self.bus, NatsBus) or self.bus.is_connected
 
     async def _jobs_alive(self) -> bool:
         return all(not task.done() for task in self._tasks)

@@ -29,6 +29,9 @@ from schemas.events import EventEnvelope
 __all__ = ["LedgerApp", "LedgerUnavailable", "open_ledger"]
 
 
+_CREATE_ATTEMPTS = 3
+
+
 class LedgerUnavailable(Exception):
     """The event store cannot be reached now (database down, locked, misconfigured). Retry later."""
 
@@ -52,8 +55,17 @@ class LedgerApp(Application[UUID]):
     def __init__(self, env: Mapping[str, str], *, store: str = "event store") -> None:
         self.store = store
         """A human description of where events are stored (for error messages; no secrets)."""
-        with _store_errors(store):
-            super().__init__(env=dict(env))
+        for attempt in range(_CREATE_ATTEMPTS):
+            try:
+                with _store_errors(store):
+                    super().__init__(env=dict(env))
+                return
+            except IntegrityError:
+                # NOTE: two processes (ledger and projector) starting together race on Postgres'
+                # CREATE TABLE IF NOT EXISTS, and the loser gets a unique violation on pg_type.
+                # The table exists by then, so constructing again succeeds.
+                if attempt == _CREATE_ATTEMPTS - 1:
+                    raise
 
     def construct_env(self, name: str, env: Mapping[str, str] | None = None) -> Environment:
         # NOTE: the base class would merge os.environ in; configuration comes only from ``env``.
