@@ -19,7 +19,7 @@ from router_engine.deployment import Deployment
 from router_engine.providers.azure import DEFAULT_API_VERSION, AzureOpenAIAdapter
 from router_engine.providers.openai import OpenAIAdapter
 from schemas.config import ProviderConfig
-from schemas.config_loader import ConfigError
+from schemas.config_loader import ConfigError, parse_config
 from schemas.errors import (
     ContentPolicyViolation,
     ContextLengthExceeded,
@@ -88,9 +88,8 @@ def test_key_goes_in_api_key_header_only() -> None:
 
 
 def test_missing_endpoint_is_a_config_error() -> None:
-    config = ProviderConfig(name="az", type="azure", api_key=KEY)
-    with pytest.raises(ConfigError, match="base_url"):
-        AzureOpenAIAdapter(config)
+    with pytest.raises(ConfigError, match=r"providers\[0\]\.base_url: azure needs"):
+        parse_config("providers: [{name: az, type: azure, api_key: k}]", {})
 
 
 @pytest.mark.parametrize("is_streaming", [False, True])
