@@ -86,9 +86,10 @@ class LLMuxTarget:
                 if not helper.alive():
                     raise StartupError(f"{helper.name} exited:\n{helper.log_tail()}")
             if self.governed:
-                key = _generate_key(base, list(upstreams))
+                key = _generate_key(base, list(upstreams), KEY_LIMITS)
                 endpoint.headers = {"Authorization": f"Bearer {key}"}
-                endpoint.notes.append("virtual key with rpm_limit, tpm_limit and max_budget")
+                endpoint.notes.append("virtual key with rpm_limit, tpm_limit and max_budget; "
+                                      + _probe_rate_limit(base, next(iter(upstreams))))
         except (StartupError, OSError, ValueError, KeyError) as exc:
             self.stop(ctx, endpoint)
             raise TargetUnavailable(f"{self.name} did not start: {exc}") from None
@@ -100,10 +101,17 @@ class LLMuxTarget:
         # NOTE: helpers (the ledger) share the load core; only the gateway owns a core.
         core = ctx.gateway_core if command == "serve" else ctx.load_core
         env = {"PYTHONPATH": str(REPO_ROOT)}
-        return ctx.procs.start(BenchProcess(f"{self.name}-{command}", argv, core=core,
+        name = f"{self.name}-{command}-{config.stem.rsplit('-', 1)[-1]}"
+        return ctx.procs.start(BenchProcess(name, argv, core=core,
                                             log_dir=ctx.workdir, env=env, cwd=REPO_ROOT))
 
     def stop(self, ctx: BenchContext, endpoint: Endpoint) -> None:
+        if self._namespace is not None and endpoint.process is not None:
+            try:
+                counts = self._namespace.settled_row_counts()
+                endpoint.notes.append(f"Postgres rows written by the ledger: {counts}")
+            except Exception as exc:  # NOTE: evidence only; never fail the run over it.
+                endpoint.notes.append(f"could not count ledger rows: {exc}")
         for proc in [p for p in (endpoint.process, *endpoint.helpers) if p is not None]:
             ctx.procs.stop(proc)
         if self._namespace is not None:
@@ -111,9 +119,9 @@ class LLMuxTarget:
             self._namespace = None
 
 
-def _generate_key(base: str, models: list[str]) -> str:
+def _generate_key(base: str, models: list[str], limits: dict[str, Any]) -> str:
     """A virtual key from ``POST /key/generate`` (LiteLLM's body), authorised by the master key."""
-    body = json.dumps({"models": models, "key_alias": "bench", **KEY_LIMITS}).encode()
+    body = json.dumps({"models": models, "key_alias": "bench", **limits}).encode()
     request = urllib.request.Request(
         f"{base}/key/generate", data=body, method="POST",
         headers={"Authorization": f"Bearer {MASTER_KEY}", "Content-Type": "application/json"})
@@ -125,3 +133,22 @@ def _generate_key(base: str, models: list[str]) -> str:
     if not isinstance(key, str) or not key:
         raise ValueError("/key/generate returned no key")
     return key
+
+
+def _probe_rate_limit(base: str, model: str) -> str:
+    """Check that key limits are enforced at all: a key with ``rpm_limit: 1`` must get a 429."""
+    key = _generate_key(base, [model], {"rpm_limit": 1})
+    body = json.dumps({"model": model, "messages": [{"role": "user", "content": "hi"}]}).encode()
+    statuses = []
+    for _ in range(2):
+        request = urllib.request.Request(
+            f"{base}/v1/chat/completions", data=body, method="POST",
+            headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=10) as resp:
+                statuses.append(resp.status)
+        except urllib.error.HTTPError as exc:
+            statuses.append(exc.code)
+    if statuses == [200, 429]:
+        return "rpm_limit enforced (a probe key with rpm_limit 1 got 200 then 429)"
+    return f"WARNING: rpm_limit NOT enforced (probe key with rpm_limit 1 got {statuses})"

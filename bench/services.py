@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+import time
 import uuid
 from dataclasses import dataclass
 from urllib.parse import urlparse
@@ -41,6 +42,33 @@ class DistributedNamespace:
             conn.execute(f'CREATE DATABASE "{name}"')
         url = urlparse(POSTGRES_URL)._replace(path=f"/{name}").geturl()
         return cls(name, url, NATS_URL, REDIS_URL)
+
+    def row_counts(self) -> dict[str, int]:
+        """Rows in every table of the run's database (what the ledger has persisted so far)."""
+        import psycopg
+
+        with psycopg.connect(self.database_url, autocommit=True) as conn:
+            tables = [(r[0], r[1]) for r in conn.execute(
+                "SELECT table_schema, table_name FROM information_schema.tables WHERE "
+                "table_type = 'BASE TABLE' AND table_schema NOT IN "
+                "('pg_catalog', 'information_schema')")]
+            counts = {}
+            for schema, name in tables:
+                row = conn.execute(f'SELECT count(*) FROM "{schema}"."{name}"').fetchone()
+                counts[f"{schema}.{name}"] = int(row[0]) if row else 0
+        return counts
+
+    def settled_row_counts(self, timeout_s: float = 30.0) -> dict[str, int]:
+        """Row counts once two reads a second apart agree (the ledger caught up), or at timeout."""
+        deadline = time.monotonic() + timeout_s
+        previous = self.row_counts()
+        while time.monotonic() < deadline:
+            time.sleep(1.0)
+            current = self.row_counts()
+            if current == previous:
+                return current
+            previous = current
+        return previous
 
     def drop(self) -> None:
         for step in (self._drop_database, self._drop_stream, self._drop_keys):
