@@ -28,9 +28,10 @@ check: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-## bench: the side-by-side benchmark (slow; never part of `make test`)
+## bench: the side-by-side benchmark (slow; never part of `make test`); uses Debian's wrk when it can
 bench: $(STAMP)
-	$(BIN)/python -m bench
+	-command -v wrk >/dev/null 2>&1 || (command -v apt-get >/dev/null 2>&1 && apt-get install -y -q wrk >/dev/null 2>&1)
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 services:
 	bash deploy/dev-services.sh
