@@ -188,13 +188,30 @@ class RoutingConfig(_Record, frozen=True):
     aliases: dict[str, str] = {}
     """Public alias → model group name."""
     retry_backoff: Duration = "100ms"
+    """Base of the exponential backoff before retrying a deployment already tried in this call."""
     cooldown: Duration = "30s"
+    """How long a deployment whose circuit breaker opened stays out of rotation."""
     allowed_fails: int = 3
+    """Failures in ``cooldown_window`` that are still tolerated before the failure ratio counts."""
+    failure_ratio: float = 0.5
+    """Share of failed calls in ``cooldown_window`` (beyond ``allowed_fails``) that opens it."""
+    cooldown_window: Duration = "60s"
+    """The sliding window over which the breaker counts failures."""
+    latency_buffer: float = 0.10
+    """``lowest-latency``: how much slower than the best a deployment may be and share traffic."""
 
     def __post_init__(self) -> None:
         if self.retry_count < 0:
             raise ValueError("retry_count: expected a non-negative integer")
-        _check_durations(self, "retry_backoff", "cooldown")
+        if self.allowed_fails < 0:
+            raise ValueError("allowed_fails: expected a non-negative integer")
+        if not 0.0 < self.failure_ratio <= 1.0:
+            raise ValueError("failure_ratio: expected a number above 0 and at most 1")
+        if self.latency_buffer < 0:
+            raise ValueError("latency_buffer: expected a non-negative number")
+        _check_durations(self, "retry_backoff", "cooldown", "cooldown_window")
+        if duration_seconds(self.cooldown_window) <= 0:
+            raise ValueError("cooldown_window: expected a positive duration")
 
 
 class AuthConfig(_Record, frozen=True):
