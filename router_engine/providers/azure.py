@@ -10,9 +10,8 @@ verdict, which OpenAI clients reading ``chunk.choices[0]`` trip over, so it is n
 
 from __future__ import annotations
 
-import dataclasses
 from types import MappingProxyType
-from typing import Any
+from typing import ClassVar
 from urllib.parse import quote
 
 import orjson
@@ -21,7 +20,6 @@ from router_engine.deployment import Deployment
 from router_engine.providers.base import StreamTranslator
 from router_engine.providers.openai import OpenAIAdapter
 from router_engine.providers.openai_stream import OpenAIStreamTranslator
-from router_engine.upstream.base import UpstreamRequest
 from schemas.config import ProviderConfig
 from schemas.config_loader import ConfigError
 
@@ -49,17 +47,15 @@ class AzureOpenAIAdapter(OpenAIAdapter):
         headers.update(config.headers)
         self._headers = MappingProxyType(headers)
 
-    def build_request(
-        self, body: dict[str, Any], deployment: Deployment, *, is_streaming: bool
-    ) -> UpstreamRequest:
-        request = super().build_request(body, deployment, is_streaming=is_streaming)
-        return dataclasses.replace(request, url=self.url_for(deployment))
+    has_native_completions: ClassVar[bool] = False
+    """Azure serves legacy completions only from instruct deployments; chat deployments take
+    them through the gateway's chat translation."""
 
-    def url_for(self, deployment: Deployment) -> str:
-        """The chat completions URL of ``deployment`` (its ``upstream_model`` names it on Azure)."""
+    def url_for(self, deployment: Deployment, operation_path: str = "chat/completions") -> str:
+        """The URL of ``operation_path`` on ``deployment`` (its ``upstream_model`` names it)."""
         name = quote(deployment.upstream_model, safe="")
         return (
-            f"{self._endpoint}/openai/deployments/{name}/chat/completions"
+            f"{self._endpoint}/openai/deployments/{name}/{operation_path}"
             f"?api-version={self._api_version}"
         )
 

@@ -10,15 +10,19 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar, Literal
 
 from router_engine.deployment import Deployment
 from router_engine.upstream.base import UpstreamRequest
 from schemas.config import ProviderConfig
-from schemas.errors import LLMuxError
+from schemas.errors import LLMuxError, NotSupported
 from schemas.token_usage import TokenUsage
 
-__all__ = ["ParsedResponse", "ProviderAdapter", "StreamTranslator"]
+__all__ = ["Operation", "ParsedResponse", "ProviderAdapter", "StreamTranslator"]
+
+Operation = Literal["chat", "completions", "embeddings"]
+"""What an upstream call does: chat completions (the canonical format), legacy text
+completions, or embeddings. ``router_engine.providers.operations`` dispatches on it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,3 +98,51 @@ class ProviderAdapter(ABC):
     @abstractmethod
     def parse_error(self, status: int, body: bytes) -> LLMuxError:
         """The gateway error for a non-2xx upstream reply (429 → rate limit, 401 → auth...)."""
+
+    # -- operations other than chat (``router_engine.providers.operations`` dispatches) -------
+
+    has_native_completions: ClassVar[bool] = False
+    """Whether the provider serves legacy ``/completions`` itself; when False the gateway
+    serves them through chat (``router_engine.providers.legacy_completions``)."""
+
+    def build_embeddings_request(
+        self, body: dict[str, Any], deployment: Deployment
+    ) -> UpstreamRequest:
+        """The upstream call for an OpenAI embeddings request ``body``.
+
+        Raises:
+            NotSupported: the provider has no embeddings API (the default).
+        """
+        raise self._unsupported("embeddings")
+
+    def parse_embeddings_response(
+        self, body: bytes, request: dict[str, Any], deployment: Deployment
+    ) -> ParsedResponse:
+        """The OpenAI ``list`` of embeddings for a 2xx upstream body, with usage always set
+        (counted locally from ``request`` when the provider reports none)."""
+        raise self._unsupported("embeddings")
+
+    def build_completions_request(
+        self, body: dict[str, Any], deployment: Deployment, *, is_streaming: bool
+    ) -> UpstreamRequest:
+        """The upstream call for a legacy completions ``body`` (``has_native_completions``)."""
+        raise self._unsupported("completions")
+
+    def parse_completions_response(
+        self, body: bytes, request: dict[str, Any], deployment: Deployment
+    ) -> ParsedResponse:
+        """The ``text_completion`` for a 2xx upstream body, usage always set."""
+        raise self._unsupported("completions")
+
+    def completions_stream_translator(
+        self, deployment: Deployment, request: dict[str, Any], *, forward_usage_chunk: bool
+    ) -> StreamTranslator:
+        """A translator for one legacy completions stream; its ``usage`` is never None once
+        the stream ended (counted locally from ``request`` when the provider reports none)."""
+        raise self._unsupported("completions")
+
+    def _unsupported(self, operation: str) -> NotSupported:
+        return NotSupported(
+            f"Provider '{self.config.name}' (type {self.config.type}) does not serve "
+            f"{operation}.", param="model",
+        )

@@ -16,6 +16,10 @@ import orjson
 
 from router_engine.deployment import Deployment
 from router_engine.providers.base import ParsedResponse, ProviderAdapter, StreamTranslator
+from router_engine.providers.gemini_embeddings import (
+    gemini_embeddings_body,
+    gemini_embeddings_to_openai,
+)
 from router_engine.translation.gemini_errors import upstream_error
 from router_engine.translation.gemini_request import openai_request_to_gemini
 from router_engine.translation.gemini_response import (
@@ -58,11 +62,29 @@ class GeminiAdapter(ProviderAdapter):
             NotSupported: the request needs something Gemini cannot take.
         """
         action = "streamGenerateContent?alt=sse" if is_streaming else "generateContent"
+        return self._post(deployment, action, openai_request_to_gemini(body),
+                          is_streaming=is_streaming)
+
+    def build_embeddings_request(
+        self, body: dict[str, Any], deployment: Deployment
+    ) -> UpstreamRequest:
+        """One ``batchEmbedContents`` call for every input of ``body``."""
+        payload = gemini_embeddings_body(body, _model_name(deployment))
+        return self._post(deployment, "batchEmbedContents", payload, is_streaming=False)
+
+    def parse_embeddings_response(
+        self, body: bytes, request: dict[str, Any], deployment: Deployment
+    ) -> ParsedResponse:
+        doc, usage = gemini_embeddings_to_openai(body, request, model=deployment.upstream_model)
+        return ParsedResponse(body=orjson.dumps(doc), usage=usage)
+
+    def _post(self, deployment: Deployment, action: str, payload: dict[str, Any], *,
+              is_streaming: bool) -> UpstreamRequest:
         return UpstreamRequest(
             method="POST",
             url=f"{self._base_url}/models/{_model_name(deployment)}:{action}",
             headers=self._headers,
-            body=orjson.dumps(openai_request_to_gemini(body)),
+            body=orjson.dumps(payload),
             is_streaming=is_streaming,
             timeout_s=self._timeout_s,
             stall_timeout_s=self._stall_timeout_s,

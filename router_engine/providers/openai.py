@@ -17,6 +17,11 @@ import orjson
 
 from router_engine.deployment import Deployment
 from router_engine.providers.base import ParsedResponse, ProviderAdapter, StreamTranslator
+from router_engine.providers.openai_operations import (
+    CompletionsStreamTranslator,
+    parse_completions,
+    parse_embeddings,
+)
 from router_engine.providers.openai_stream import (
     OpenAIStreamTranslator,
     generated_texts,
@@ -38,12 +43,14 @@ class OpenAIAdapter(ProviderAdapter):
     """``openai`` and the OpenAI-compatible presets; headers and URL are built once, at load."""
 
     default_base_url: ClassVar[str] = "https://api.openai.com/v1"
+    has_native_completions: ClassVar[bool] = True
 
     def __init__(self, config: ProviderConfig) -> None:
         super().__init__(config)
         preset = OPENAI_COMPATIBLE_PRESETS.get(config.type)
         base_url = config.base_url or (preset.base_url if preset else self.default_base_url)
-        self._url = base_url.rstrip("/") + "/chat/completions"
+        self._base_url = base_url.rstrip("/")
+        self._url = self._base_url + "/chat/completions"
         headers = {"Content-Type": "application/json"}
         if config.api_key:
             header, scheme = (preset.auth_header, preset.auth_scheme) if preset else (
@@ -58,6 +65,16 @@ class OpenAIAdapter(ProviderAdapter):
     def build_request(
         self, body: dict[str, Any], deployment: Deployment, *, is_streaming: bool
     ) -> UpstreamRequest:
+        return self._post(self.url_for(deployment, "chat/completions"), body, deployment,
+                          is_streaming=is_streaming)
+
+    def url_for(self, deployment: Deployment, operation_path: str) -> str:
+        """The URL of ``operation_path`` (``chat/completions``, ``embeddings``...)."""
+        return self._url if operation_path == "chat/completions" else \
+            f"{self._base_url}/{operation_path}"
+
+    def _post(self, url: str, body: dict[str, Any], deployment: Deployment, *,
+              is_streaming: bool) -> UpstreamRequest:
         payload = dict(body)
         payload["model"] = deployment.upstream_model
         if is_streaming:
@@ -69,9 +86,39 @@ class OpenAIAdapter(ProviderAdapter):
             payload.pop("stream", None)
             payload.pop("stream_options", None)
         return UpstreamRequest(
-            "POST", self._url, self._headers, orjson.dumps(payload),
+            "POST", url, self._headers, orjson.dumps(payload),
             is_streaming=is_streaming, timeout_s=self._timeout_s,
             stall_timeout_s=self._stall_s, connect_timeout_s=self._connect_s,
+        )
+
+    def build_embeddings_request(
+        self, body: dict[str, Any], deployment: Deployment
+    ) -> UpstreamRequest:
+        return self._post(self.url_for(deployment, "embeddings"), body, deployment,
+                          is_streaming=False)
+
+    def parse_embeddings_response(
+        self, body: bytes, request: dict[str, Any], deployment: Deployment
+    ) -> ParsedResponse:
+        return parse_embeddings(body, request, deployment.upstream_model, self.config.name)
+
+    def build_completions_request(
+        self, body: dict[str, Any], deployment: Deployment, *, is_streaming: bool
+    ) -> UpstreamRequest:
+        return self._post(self.url_for(deployment, "completions"), body, deployment,
+                          is_streaming=is_streaming)
+
+    def parse_completions_response(
+        self, body: bytes, request: dict[str, Any], deployment: Deployment
+    ) -> ParsedResponse:
+        return parse_completions(body, request, deployment.upstream_model, self.config.name)
+
+    def completions_stream_translator(
+        self, deployment: Deployment, request: dict[str, Any], *, forward_usage_chunk: bool
+    ) -> StreamTranslator:
+        return CompletionsStreamTranslator(
+            forward_usage_chunk=forward_usage_chunk, on_error=self._stream_error,
+            request=request, model=deployment.upstream_model,
         )
 
     def parse_response(self, body: bytes, deployment: Deployment) -> ParsedResponse:
