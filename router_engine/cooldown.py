@@ -11,9 +11,10 @@ Rules:
 - **CLOSED → OPEN, immediately** when a call fails with 401, 404 or 429 and the deployment's
   model group has more than one deployment (with a single deployment there is nowhere else to go,
   so those statuses only count towards the ratio).
-- **CLOSED → OPEN, by ratio** when, in this instance's sliding window (``window_s``, 60 s, in 12
-  buckets), failures > ``allowed_fails`` (``routing.allowed_fails``, 3) and
-  failures / (failures + successes) >= ``failure_ratio`` (0.5).
+- **CLOSED → OPEN, by ratio** when, in this instance's sliding window (``window_s``,
+  ``routing.cooldown_window``, 60 s, in 12 buckets), failures > ``allowed_fails``
+  (``routing.allowed_fails``, 3) and failures / (failures + successes) >= ``failure_ratio``
+  (``routing.failure_ratio``, 0.5).
 - **OPEN** for ``cooldown_s`` (``routing.cooldown``, 30 s): nothing is routed to it; results of
   calls that started before it opened are ignored.
 - **HALF_OPEN** from the end of the cooldown: one probe at a time (``admits``: only while the
@@ -61,6 +62,8 @@ class BreakerPolicy:
     def from_config(cls, routing: RoutingConfig) -> BreakerPolicy:
         return cls(
             allowed_fails=routing.allowed_fails,
+            failure_ratio=routing.failure_ratio,
+            window_s=duration_seconds(routing.cooldown_window),
             cooldown_s=duration_seconds(routing.cooldown),
         )
 

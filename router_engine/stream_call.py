@@ -5,7 +5,9 @@ OpenAI SSE frames (``data: ...\\n\\n``, the final ``data: [DONE]\\n\\n`` include
 upstream failure raises the mapped ``UpstreamError`` from the iterator. ``usage`` is valid at any
 point after iteration stopped, however it stopped: the provider's numbers, or a local count of the
 prompt and of the text generated so far, flagged ``is_estimated``. ``aclose`` closes the upstream
-response, which cancels the upstream call if it is still running.
+response, which cancels the upstream call if it is still running, and reports how the call ended to
+deployment health: complete (a success), broken or truncated by the upstream (a failure), or
+abandoned by the client before the end (neutral).
 """
 
 from __future__ import annotations
@@ -15,10 +17,11 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from router_engine.deployment import Deployment
+from router_engine.health import Lease
 from router_engine.providers.base import StreamTranslator
 from router_engine.tokens import count_request_prompt_tokens, count_text_tokens
 from router_engine.upstream.base import UpstreamResponse
-from schemas.errors import UpstreamProtocolError
+from schemas.errors import LLMuxError, UpstreamProtocolError
 from schemas.token_usage import TokenUsage
 
 __all__ = ["StreamCall", "estimate_usage", "wants_usage_chunk"]
@@ -45,7 +48,10 @@ class StreamCall:
     __slots__ = (
         "_body",
         "_chunks",
+        "_first_frame_at",
         "_held",
+        "_is_broken",
+        "_lease",
         "_response",
         "_started",
         "_translator",
@@ -62,6 +68,7 @@ class StreamCall:
         translator: StreamTranslator,
         body: dict[str, Any],
         started: float,
+        lease: Lease | None = None,
     ) -> None:
         self.deployment = deployment
         self.attempts = 1
@@ -74,6 +81,9 @@ class StreamCall:
         self._body = body
         self._started = started
         self._held: list[bytes] = []
+        self._lease = lease
+        self._first_frame_at: float | None = None
+        self._is_broken = False
 
     @property
     def is_complete(self) -> bool:
@@ -99,14 +109,18 @@ class StreamCall:
         async for chunk in self._chunks:
             self._held = self._translator.feed(chunk)
             if self._held:
-                self.ttft_ms = round((time.perf_counter() - self._started) * 1000.0, 3)
+                self._mark_first_frame()
                 return
         self._held = self._translator.finish()
         if not self._held:
             raise UpstreamProtocolError(
                 f"Upstream '{self.deployment.provider_name}' ended the stream without any data."
             )
-        self.ttft_ms = round((time.perf_counter() - self._started) * 1000.0, 3)
+        self._mark_first_frame()
+
+    def _mark_first_frame(self) -> None:
+        self._first_frame_at = time.perf_counter()
+        self.ttft_ms = round((self._first_frame_at - self._started) * 1000.0, 3)
 
     def __aiter__(self) -> AsyncIterator[bytes]:
         return self._frames()
@@ -116,12 +130,38 @@ class StreamCall:
         for frame in held:
             yield frame
         translator = self._translator
-        async for chunk in self._chunks:
-            for frame in translator.feed(chunk):
+        try:
+            async for chunk in self._chunks:
+                for frame in translator.feed(chunk):
+                    yield frame
+            for frame in translator.finish():
                 yield frame
-        for frame in translator.finish():
-            yield frame
+        except LLMuxError:
+            self._is_broken = True
+            raise
+        if not translator.saw_done:
+            self._is_broken = True  # the upstream ended without its end-of-stream marker
 
     async def aclose(self) -> None:
-        """Close the upstream response (cancels the upstream call if it is still streaming)."""
-        await self._response.aclose()
+        """Close the upstream response (cancels the upstream call if it is still streaming), then
+        report the call's end to deployment health."""
+        try:
+            await self._response.aclose()
+        finally:
+            await self._finish_lease()
+
+    async def _finish_lease(self) -> None:
+        lease = self._lease
+        if lease is None:
+            return
+        if self.is_complete:
+            usage = self.usage
+            await lease.finish(
+                ok=True, status=lease.status, tokens=usage.prompt_tokens + usage.completion_tokens,
+                ttft_ms=None if self._first_frame_at is None
+                else lease.ms_since_start(self._first_frame_at),
+            )
+        elif self._is_broken:
+            await lease.finish(ok=False, status=None)
+        else:
+            lease.abandon()

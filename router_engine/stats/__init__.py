@@ -14,6 +14,7 @@ from router_engine.stats.base import (
     StatsStore,
     classify_outcome,
 )
+from router_engine.stats.from_config import stats_store_from_config, uses_shared_stats
 from router_engine.stats.memory import MemoryStatsStore
 from router_engine.stats.redis import RedisStatsStore
 from router_engine.stats.window import SlidingWindow
@@ -29,4 +30,6 @@ __all__ = [
     "StatsSnapshot",
     "StatsStore",
     "classify_outcome",
+    "stats_store_from_config",
+    "uses_shared_stats",
 ]

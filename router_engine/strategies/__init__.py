@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from router_engine.strategies.base import PriceLookup, RoutingRequest, Strategy, weighted_pick
 from router_engine.strategies.cost import LowestCost
-from router_engine.strategies.filters import by_order, by_tags, eligible, healthy
+from router_engine.strategies.filters import by_order, by_tags, eligible, for_attempt, healthy
 from router_engine.strategies.latency import DEFAULT_LATENCY_BUFFER, LowestLatency
 from router_engine.strategies.least_busy import LeastBusy
 from router_engine.strategies.round_robin import RoundRobin
@@ -34,6 +34,7 @@ __all__ = [
     "by_order",
     "by_tags",
     "eligible",
+    "for_attempt",
     "healthy",
     "weighted_pick",
 ]

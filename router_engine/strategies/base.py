@@ -51,6 +51,8 @@ class Strategy(ABC):
     name: ClassVar[str]
     uses_round_robin: ClassVar[bool] = False
     """When True, the router takes a ticket (``next_round_robin``) and puts it on the request."""
+    needs_token_estimate: ClassVar[bool] = False
+    """When True, the router counts the prompt's tokens for ``RoutingRequest.prompt_tokens``."""
 
     @abstractmethod
     def choose(

@@ -28,6 +28,7 @@ class LowestCost(Strategy):
     """Args: price_lookup: the price table's prices for a deployment, when it has no override."""
 
     name = "lowest-cost"
+    needs_token_estimate = True
 
     def __init__(self, price_lookup: PriceLookup | None = None) -> None:
         self._lookup = price_lookup

@@ -12,18 +12,23 @@
    higher order serves only while every deployment of each lower order is unhealthy.
 
 An empty result means no deployment can take the call now; the strategy is not asked.
+
+Within one call, ``for_attempt`` adds a step between health and order: a deployment that refused
+the gateway itself (401, 403, 404) is dropped for the rest of the call, and deployments not yet
+tried in this call are preferred (of any order) while there are some; only when every healthy
+deployment was tried does a retry go back to one of them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 from router_engine.cooldown import admits
 from router_engine.deployment import Deployment
 from router_engine.stats.base import StatsSnapshot
 from router_engine.strategies.base import RoutingRequest
 
-__all__ = ["DEFAULT_TAG", "by_order", "by_tags", "eligible", "healthy"]
+__all__ = ["DEFAULT_TAG", "by_order", "by_tags", "eligible", "for_attempt", "healthy"]
 
 DEFAULT_TAG = "default"
 
@@ -69,3 +74,23 @@ def eligible(
 ) -> list[Deployment]:
     """Every step in order: what the strategy may choose from (possibly nothing)."""
     return by_order(healthy(by_tags(candidates, request.tags), stats, now_s))
+
+
+def for_attempt(
+    candidates: Sequence[Deployment],
+    stats: StatsSnapshot,
+    request: RoutingRequest,
+    *,
+    now_s: float,
+    tried: Collection[str] = (),
+    excluded: Collection[str] = (),
+) -> list[Deployment]:
+    """``eligible``, for one attempt of a call that already tried ``tried`` (see the module rules).
+
+    Args:
+        tried: ids of deployments this call already sent to.
+        excluded: ids of deployments this call must not use again.
+    """
+    pool = [d for d in healthy(by_tags(candidates, request.tags), stats, now_s)
+            if d.id not in excluded]
+    return by_order([d for d in pool if d.id not in tried] or pool)

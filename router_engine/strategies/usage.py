@@ -34,6 +34,7 @@ def has_headroom(deployment: Deployment, stats: DeploymentStats, tokens: int) ->
 
 class LowestTpmRpm(Strategy):
     name = "lowest-tpm-rpm"
+    needs_token_estimate = True
 
     def choose(
         self,

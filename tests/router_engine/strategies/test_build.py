@@ -33,6 +33,7 @@ def test_public_surface() -> None:
         [
             "STRATEGY_NAMES", "LeastBusy", "LowestCost", "LowestLatency", "LowestTpmRpm",
             "PriceLookup", "RoundRobin", "RoutingRequest", "SimpleShuffle", "Strategy",
-            "build_strategy", "by_order", "by_tags", "eligible", "healthy", "weighted_pick",
+            "build_strategy", "by_order", "by_tags", "eligible", "for_attempt", "healthy",
+                "weighted_pick",
         ]
     )  # fmt: skip
