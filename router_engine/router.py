@@ -1,11 +1,27 @@
-"""The router: model name → deployments → one upstream call, with retries and fallbacks.
+"""The router: model name → deployments → one upstream call, with retries, fallbacks and health.
 
-Built once from config. Each call picks a deployment of the requested model group (the strategy
-seam, ``DeploymentChooser``), sends it through that provider's adapter and transport, and on a
-retryable failure (connection, timeout, 429, 5xx...) tries another deployment of the group, up to
-``routing.retry_count`` retries, then each model in ``routing.fallbacks`` (or
-``routing.context_window_fallbacks`` when the prompt was too long). A stream is retried only
-until its first frame arrives: after that, bytes have reached the client.
+Built once from config. Each attempt filters the requested model group (tags, circuit breakers,
+``max_parallel``, ``order``; ``strategies.filters``), lets the configured strategy
+(``routing.strategy``) pick one deployment from the live stats snapshot, and sends the call through
+that provider's adapter and transport. Every attempt is reported to ``DeploymentHealth`` (live
+stats and the circuit breaker).
+
+Retry rules (one loop, here):
+
+- Only retryable errors are retried: 429, 408, 5xx, connection errors, timeouts and broken
+  responses. A caller's error (other 4xx) ends the call at once.
+- A deployment that refused the gateway itself (401, 403, 404) is not asked again during the call;
+  the call moves on to another deployment of the group.
+- A retry goes first to a deployment not yet tried in this call, immediately. Only a retry that must
+  reuse a deployment waits: ``retry_backoff * 2**(n - 1)`` for the n-th retry (at most 10 s),
+  times a random factor in [0.5, 1) (jitter).
+- At most ``1 + routing.retry_count`` attempts per model group; then each group of
+  ``routing.fallbacks`` in turn (``routing.context_window_fallbacks`` when the prompt was too
+  long), each with the same attempt budget.
+- A group with no deployment that can take the call (all cooling down or at ``max_parallel``)
+  fails at once with 503 ``no_deployment_available`` and ``Retry-After`` (or moves to its
+  fallbacks); it never waits for a cooldown to end.
+- A stream is retried only until its first frame arrives: after that, bytes have reached the client.
 """
 
 from __future__ import annotations
@@ -14,30 +30,42 @@ import asyncio
 import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from dataclasses import dataclass, replace
+from typing import Any, TypeVar
 
+from router_engine.cooldown import BreakerPolicy
 from router_engine.deployment import Deployment, deployments_from_config
+from router_engine.health import DeploymentHealth, Lease
 from router_engine.pricing import Cost, PriceBook
-from router_engine.providers.base import ProviderAdapter
+from router_engine.providers.base import ParsedResponse, ProviderAdapter
 from router_engine.providers.registry import build_adapter, build_transport
+from router_engine.routing_request import routing_request
+from router_engine.stats.base import StatsStore
+from router_engine.stats.memory import MemoryStatsStore
+from router_engine.strategies import RoutingRequest, Strategy, build_strategy, by_tags, for_attempt
 from router_engine.stream_call import StreamCall, estimate_usage, wants_usage_chunk
 from router_engine.upstream.aiohttp_transport import AiohttpTransport
 from router_engine.upstream.base import Transport, UpstreamResponse
 from schemas.config import LLMuxConfig, duration_seconds
 from schemas.errors import (
     ContextLengthExceeded,
+    InvalidRequest,
     LLMuxError,
     ModelNotFound,
+    ServiceUnavailable,
     UpstreamRateLimited,
     UpstreamUnavailable,
 )
 from schemas.token_usage import TokenUsage
 
-__all__ = ["CallResult", "DeploymentChooser", "Router", "WeightedShuffle"]
+__all__ = ["CallResult", "Router"]
 
 _T = TypeVar("_T")
-_UNORDERED = 1 << 30
+_MAX_BACKOFF_S = 10.0
+_REFUSED_STATUSES = frozenset({401, 403, 404})
+"""The deployment refused the gateway (credential, model name): try another, never it again."""
+
+Attempt = Callable[[Deployment, Lease], Awaitable[_T]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,26 +80,6 @@ class CallResult:
     fallbacks: list[str]
     """Model groups tried after the requested one, in order."""
     status: int
-
-
-class DeploymentChooser(Protocol):
-    """The strategy seam: picks one of ``candidates`` (never empty, all equally eligible)."""
-
-    def choose(self, candidates: Sequence[Deployment], rng: random.Random) -> Deployment: ...
-
-
-class WeightedShuffle:
-    """``simple-shuffle``: random, weighted by ``weight``, else ``rpm``, else ``tpm``, else uniform.
-
-    A deployment without the field that weighs the others gets weight 0.
-    """
-
-    def choose(self, candidates: Sequence[Deployment], rng: random.Random) -> Deployment:
-        for field in ("weight", "rpm", "tpm"):
-            weights = [getattr(d, field) or 0 for d in candidates]
-            if any(weights):
-                return rng.choices(candidates, weights=weights)[0]
-        return rng.choice(candidates)
 
 
 class _Attempts:
@@ -97,6 +105,11 @@ def _with_retry_after(error: LLMuxError, headers: Any) -> LLMuxError:
     return error
 
 
+def _failure_status(status: int | None) -> int | None:
+    """The status that judges a failed attempt: an error status, else None (no usable response)."""
+    return status if status is not None and status >= 400 else None
+
+
 class Router:
     """Routes OpenAI-format chat calls to the configured deployments.
 
@@ -104,9 +117,12 @@ class Router:
         config: the gateway config (providers, models, routing).
         transport: carries every non-mock call; by default a shared ``AiohttpTransport`` that
             the router owns and closes in ``aclose``.
-        rng: the random source of the strategy (seed it for reproducible tests).
-        strategy: picks one deployment among candidates; weighted shuffle by default.
+        rng: the random source of the strategy and the backoff jitter (seed it in tests).
+        strategy: picks one deployment among candidates; ``routing.strategy`` by default.
         prices: the price table; the bundled one by default.
+        stats: live stats; by default this process's memory. The caller starts and closes it.
+        clock: wall-clock seconds for cooldowns (the stats store must share it).
+        sleep: awaited for each backoff (tests record it instead of waiting).
     """
 
     def __init__(
@@ -115,14 +131,21 @@ class Router:
         *,
         transport: Transport | None = None,
         rng: random.Random | None = None,
-        strategy: DeploymentChooser | None = None,
+        strategy: Strategy | None = None,
         prices: PriceBook | None = None,
+        stats: StatsStore | None = None,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
-        self._routing = config.routing
-        self._backoff_s = duration_seconds(config.routing.retry_backoff)
+        routing = self._routing = config.routing
+        self._backoff_s = duration_seconds(routing.retry_backoff)
         self._rng = rng or random.Random()
-        self._strategy = strategy or WeightedShuffle()
+        self._sleep = sleep
         self._prices = prices or PriceBook.from_bundled()
+        self.strategy = strategy or build_strategy(
+            routing.strategy, price_lookup=self._prices.io_rates,
+            latency_buffer=routing.latency_buffer,
+        )
         self._owned_transport = None if transport is not None else AiohttpTransport()
         shared = transport or self._owned_transport
         assert shared is not None
@@ -134,6 +157,13 @@ class Router:
         for deployment in deployments_from_config(config):
             self._groups.setdefault(deployment.model_group, []).append(deployment)
             self._by_id[deployment.id] = deployment
+        self.health = DeploymentHealth(
+            stats if stats is not None else MemoryStatsStore(clock=clock),
+            BreakerPolicy.from_config(routing),
+            {d.id: len(self._groups[d.model_group]) for d in self._by_id.values()},
+            clock=clock,
+        )
+        """Live stats and circuit breakers of every deployment (``/control/deployments``)."""
 
     # -- model names -------------------------------------------------------------------------
 
@@ -141,6 +171,10 @@ class Router:
         """Public model names: every model group, then every alias of an existing group."""
         aliases = [a for a, group in self._routing.aliases.items() if group in self._groups]
         return [*self._groups, *(a for a in aliases if a not in self._groups)]
+
+    def deployments(self) -> list[Deployment]:
+        """Every configured deployment, in config order."""
+        return list(self._by_id.values())
 
     def resolve(self, model: str) -> list[Deployment]:
         """The deployments that may serve ``model`` (a group, an alias or ``provider/model``).
@@ -174,10 +208,11 @@ class Router:
         Raises:
             ModelNotFound: unknown model. LLMuxError: the last error once retries are exhausted.
         """
-        (parsed, status), deployment, attempts = await self._run(
-            model, lambda d: self._complete_once(d, body)
+        body, request = routing_request(body, model, is_streaming=False,
+                                        count_tokens=self.strategy.needs_token_estimate)
+        (parsed, status, usage), deployment, attempts = await self._run(
+            model, request, lambda d, lease: self._complete_once(d, body, lease)
         )
-        usage = parsed.usage or estimate_usage(body, deployment.upstream_model, parsed.text)
         return CallResult(parsed.body, usage, deployment, attempts.count, attempts.fallbacks,
                           status)
 
@@ -188,7 +223,11 @@ class Router:
             ModelNotFound: unknown model. LLMuxError: no deployment produced a first frame.
         """
         started = time.perf_counter()
-        call, _, attempts = await self._run(model, lambda d: self._open_once(d, body, started))
+        body, request = routing_request(body, model, is_streaming=True,
+                                        count_tokens=self.strategy.needs_token_estimate)
+        call, _, attempts = await self._run(
+            model, request, lambda d, lease: self._open_once(d, body, started, lease)
+        )
         call.attempts = attempts.count
         call.fallbacks = attempts.fallbacks
         return call
@@ -204,44 +243,65 @@ class Router:
 
     # -- one attempt ---------------------------------------------------------------------------
 
-    async def _send(self, deployment: Deployment, body: dict[str, Any], *, is_streaming: bool
-                    ) -> tuple[ProviderAdapter, UpstreamResponse]:
+    async def _send(self, deployment: Deployment, body: dict[str, Any], lease: Lease, *,
+                    is_streaming: bool) -> tuple[ProviderAdapter, UpstreamResponse]:
         adapter, transport = self._links[deployment.provider_name]
         request = adapter.build_request(body, deployment, is_streaming=is_streaming)
         response = await transport.send(request)
+        lease.status = response.status
         if not 200 <= response.status < 300:
             data = await response.read()
             raise _with_retry_after(adapter.parse_error(response.status, data), response.headers)
         return adapter, response
 
-    async def _complete_once(self, deployment: Deployment, body: dict[str, Any]) -> Any:
-        adapter, response = await self._send(deployment, body, is_streaming=False)
-        data = await response.read()
-        return adapter.parse_response(data, deployment), response.status
+    async def _complete_once(self, deployment: Deployment, body: dict[str, Any], lease: Lease
+                             ) -> tuple[ParsedResponse, int, TokenUsage]:
+        adapter, response = await self._send(deployment, body, lease, is_streaming=False)
+        parsed = adapter.parse_response(await response.read(), deployment)
+        usage = parsed.usage or estimate_usage(body, deployment.upstream_model, parsed.text)
+        await lease.finish(ok=True, status=response.status,
+                           tokens=usage.prompt_tokens + usage.completion_tokens)
+        return parsed, response.status, usage
 
-    async def _open_once(self, deployment: Deployment, body: dict[str, Any], started: float
-                         ) -> StreamCall:
-        adapter, response = await self._send(deployment, body, is_streaming=True)
+    async def _open_once(self, deployment: Deployment, body: dict[str, Any], started: float,
+                         lease: Lease) -> StreamCall:
+        adapter, response = await self._send(deployment, body, lease, is_streaming=True)
         try:
             translator = adapter.stream_translator(
                 deployment, forward_usage_chunk=wants_usage_chunk(body)
             )
-            call = StreamCall(deployment, response, translator, body, started)
+            call = StreamCall(deployment, response, translator, body, started, lease)
             await call.prefetch()
         except BaseException:
             await response.aclose()
             raise
         return call
 
+    async def _call(self, deployment: Deployment, attempt: Attempt[_T], excluded: set[str]
+                    ) -> _T:
+        """One attempt on ``deployment``, its start and (on failure) its end reported to health."""
+        lease = self.health.start(deployment)
+        try:
+            return await attempt(deployment, lease)
+        except LLMuxError:
+            if lease.status in _REFUSED_STATUSES:
+                excluded.add(deployment.id)
+            await lease.finish(ok=False, status=_failure_status(lease.status))
+            raise
+        except BaseException:
+            lease.abandon()
+            raise
+
     # -- retries and fallbacks -----------------------------------------------------------------
 
-    async def _run(self, model: str, attempt: Callable[[Deployment], Awaitable[_T]]
+    async def _run(self, model: str, request: RoutingRequest, attempt: Attempt[_T]
                    ) -> tuple[_T, Deployment, _Attempts]:
         candidates = self.resolve(model)
         group = self._group_name(model)
         attempts = _Attempts()
         try:
-            value, deployment = await self._try_group(candidates, attempt, attempts)
+            value, deployment = await self._try_group(group, candidates, request, attempt,
+                                                      attempts)
             return value, deployment, attempts
         except ContextLengthExceeded:
             chain = self._routing.context_window_fallbacks.get(group, [])
@@ -251,11 +311,11 @@ class Router:
             chain = self._routing.fallbacks.get(group, []) if self._routing.fallback_enabled else []
             if not (error.retryable and chain):
                 raise
-        value, deployment = await self._try_fallbacks(chain, attempt, attempts)
+        value, deployment = await self._try_fallbacks(chain, request, attempt, attempts)
         return value, deployment, attempts
 
-    async def _try_fallbacks(self, chain: Sequence[str], attempt: Callable[[Deployment],
-                             Awaitable[_T]], attempts: _Attempts) -> tuple[_T, Deployment]:
+    async def _try_fallbacks(self, chain: Sequence[str], request: RoutingRequest,
+                             attempt: Attempt[_T], attempts: _Attempts) -> tuple[_T, Deployment]:
         last: LLMuxError | None = None
         for name in chain:
             try:
@@ -265,7 +325,8 @@ class Router:
                 continue
             attempts.fallbacks.append(name)
             try:
-                return await self._try_group(candidates, attempt, attempts)
+                return await self._try_group(self._group_name(name), candidates, request,
+                                             attempt, attempts)
             except LLMuxError as error:
                 if not (error.retryable or isinstance(error, ContextLengthExceeded)):
                     raise
@@ -273,18 +334,23 @@ class Router:
         assert last is not None
         raise last
 
-    async def _try_group(self, candidates: Sequence[Deployment], attempt: Callable[[Deployment],
-                         Awaitable[_T]], attempts: _Attempts) -> tuple[_T, Deployment]:
+    async def _try_group(self, group: str, candidates: Sequence[Deployment],
+                         request: RoutingRequest, attempt: Attempt[_T], attempts: _Attempts
+                         ) -> tuple[_T, Deployment]:
+        request = replace(request, model_group=group)
         tried: set[str] = set()
+        excluded: set[str] = set()
         last: LLMuxError | None = None
-        for _ in range(1 + self._routing.retry_count):
-            deployment = self._choose(candidates, tried)
-            if deployment.id in tried and self._backoff_s:
-                await asyncio.sleep(self._backoff_s)  # NOTE: only when retrying the same one
+        for retry in range(1 + self._routing.retry_count):
+            deployment = await self._pick(candidates, request, tried, excluded)
+            if deployment is None:
+                raise last or self._unavailable(candidates, request)
+            if deployment.id in tried:
+                await self._back_off(retry)
             tried.add(deployment.id)
             attempts.count += 1
             try:
-                return await attempt(deployment), deployment
+                return await self._call(deployment, attempt, excluded), deployment
             except LLMuxError as error:
                 if not error.retryable:
                     raise
@@ -292,9 +358,41 @@ class Router:
         assert last is not None
         raise last
 
-    def _choose(self, candidates: Sequence[Deployment], tried: set[str]) -> Deployment:
-        """The strategy's pick among untried candidates of the best (lowest) ``order``."""
-        pool = [d for d in candidates if d.id not in tried] or list(candidates)
-        best = min(_UNORDERED if d.order is None else d.order for d in pool)
-        pool = [d for d in pool if (_UNORDERED if d.order is None else d.order) == best]
-        return pool[0] if len(pool) == 1 else self._strategy.choose(pool, self._rng)
+    async def _pick(self, candidates: Sequence[Deployment], request: RoutingRequest,
+                    tried: set[str], excluded: set[str]) -> Deployment | None:
+        """The strategy's choice for this attempt, or None when no deployment can take it."""
+        if request.tags and not by_tags(candidates, request.tags):
+            raise InvalidRequest(
+                f"No deployment of '{request.model_group}' carries the tags {list(request.tags)}.",
+                param="tags", code="no_deployment_for_tags",
+            )
+        snapshot = self.health.snapshot()
+        pool = for_attempt(candidates, snapshot, request, now_s=self.health.now(), tried=tried,
+                           excluded=excluded)
+        if not pool:
+            return None
+        if self.strategy.uses_round_robin and len(pool) > 1:
+            ticket = await self.health.stats.next_round_robin(request.model_group)
+            request = replace(request, round_robin_ticket=ticket)
+        return self.strategy.choose(pool, snapshot, self._rng, request)
+
+    async def _back_off(self, retry: int) -> None:
+        """Wait before reusing a deployment: exponential in the retry number, with jitter."""
+        if self._backoff_s <= 0:
+            return
+        delay = min(_MAX_BACKOFF_S, self._backoff_s * 2 ** (retry - 1))
+        await self._sleep(delay * (0.5 + 0.5 * self._rng.random()))
+
+    def _unavailable(self, candidates: Sequence[Deployment], request: RoutingRequest
+                     ) -> ServiceUnavailable:
+        snapshot = self.health.snapshot()
+        now = self.health.now()
+        tagged = by_tags(candidates, request.tags)
+        cooling = [c.until_s for d in tagged if (c := snapshot.get(d.id).cooldown) is not None]
+        ends = [until for until in cooling if until > now]
+        return ServiceUnavailable(
+            f"No deployment of '{request.model_group}' can take the call now "
+            f"({len(cooling)} of {len(tagged)} cooling down, the rest busy). Retry later.",
+            retry_after_s=max(1.0, min(ends) - now) if ends else 1.0,
+            code="no_deployment_available",
+        )

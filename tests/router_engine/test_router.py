@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -14,13 +14,15 @@ from router_engine import (
     MockTransport,
     PriceBook,
     Router,
+    Strategy,
     UpstreamRequest,
     UpstreamResponse,
-    WeightedShuffle,
     count_request_prompt_tokens,
     count_text_tokens,
 )
 from router_engine.deployment import Deployment
+from router_engine.stats import StatsSnapshot
+from router_engine.strategies import RoutingRequest
 from router_engine.upstream.mock import static_response
 from schemas.config import LLMuxConfig, ModelEntry, ProviderConfig, RoutingConfig
 from schemas.errors import (
@@ -225,33 +227,7 @@ async def test_upstream_timeout_is_retried(
     assert result.deployment.id == "b/gpt-4o" and result.attempts == 2
 
 
-# -- selection ----------------------------------------------------------------------------------
-
-
-def deployments(**weights: dict[str, int]) -> list[Deployment]:
-    config = ProviderConfig(name="p", type="openai", models=["m"])
-    return [Deployment(id=name, model_group="m", upstream_model="m", provider=config, **fields)
-            for name, fields in weights.items()]  # type: ignore[arg-type]
-
-
-def picks(candidates: list[Deployment], n: int = 2000) -> dict[str, int]:
-    rng = random.Random(42)
-    shuffle = WeightedShuffle()
-    counts: dict[str, int] = {d.id: 0 for d in candidates}
-    for _ in range(n):
-        counts[shuffle.choose(candidates, rng).id] += 1
-    return counts
-
-
-def test_weighted_shuffle_prefers_weight_then_rpm_then_tpm() -> None:
-    by_weight = picks(deployments(a={"weight": 3}, b={"weight": 1}, c={}))
-    assert by_weight["c"] == 0 and 2.5 < by_weight["a"] / by_weight["b"] < 3.5
-    by_rpm = picks(deployments(a={"rpm": 100}, b={"rpm": 900}))
-    assert 7 < by_rpm["b"] / by_rpm["a"] < 11
-    by_tpm = picks(deployments(a={"tpm": 1}, b={"tpm": 1}))
-    assert 0.8 < by_tpm["a"] / by_tpm["b"] < 1.25
-    uniform = picks(deployments(a={}, b={}, c={}))
-    assert all(500 < count < 830 for count in uniform.values())
+# -- injection ----------------------------------------------------------------------------------
 
 
 async def test_injected_transport_and_strategy_are_used(fake_openai: FakeServer) -> None:
@@ -261,8 +237,11 @@ async def test_injected_transport_and_strategy_are_used(fake_openai: FakeServer)
         seen.append(orjson.loads(request.body or b"")["model"])
         return static_response(200, fake_openai_body())
 
-    class Last:
-        def choose(self, candidates: Any, rng: random.Random) -> Deployment:
+    class Last(Strategy):
+        name = "last"
+
+        def choose(self, candidates: Sequence[Deployment], stats: StatsSnapshot,
+                   rng: random.Random, request: RoutingRequest) -> Deployment:
             return candidates[-1]
 
     config = LLMuxConfig(providers=[
