@@ -9,12 +9,15 @@ import router_engine.upstream
 
 def test_router_engine_all() -> None:
     assert sorted(router_engine.__all__) == sorted([
-        "CONFIG_PRICE_VERSION", "AiohttpTransport", "CallResult", "Cost", "Deployment",
-        "DeploymentChooser", "MockAdapter", "MockTransport", "MockUpstream", "OpenAIAdapter",
-        "ParsedResponse", "PriceBook", "ProviderAdapter", "Rates", "Router", "StreamCall",
-        "StreamTranslator", "Transport", "UpstreamRequest", "UpstreamResponse", "WeightedShuffle",
-        "build_adapter", "build_transport", "count_prompt_tokens", "count_request_prompt_tokens",
-        "count_text_tokens", "deployments_from_config", "warm_tokenizers",
+        "CONFIG_PRICE_VERSION", "STRATEGY_NAMES", "AiohttpTransport", "BreakerPhase",
+        "CallResult", "Cost", "Deployment", "DeploymentHealth", "DeploymentState",
+        "MemoryStatsStore", "MockAdapter", "MockTransport", "MockUpstream", "OpenAIAdapter",
+        "ParsedResponse", "PriceBook", "ProviderAdapter", "Rates", "RedisStatsStore", "Router",
+        "StatsStore", "Strategy", "StreamCall", "StreamTranslator", "Transport",
+        "UpstreamRequest", "UpstreamResponse", "build_adapter", "build_strategy",
+        "build_transport", "count_prompt_tokens", "count_request_prompt_tokens",
+        "count_text_tokens", "deployments_from_config", "stats_store_from_config",
+        "uses_shared_stats", "warm_tokenizers",
     ])
     for name in router_engine.__all__:
         assert getattr(router_engine, name) is not None
