@@ -3,7 +3,8 @@
 Standalone: an in-process bus in a SQLite file, the ledger writing to a SQLite event store, and the
 projector keeping SQLite read models, all in this process. Distributed: NATS JetStream and
 Postgres; the ledger and projector run as their own processes (``llmux ledger``,
-``llmux projector``), so this process only publishes and reads.
+``llmux projector``), so this process only publishes and reads. Live routing stats are in memory, or
+in Redis (shared by every instance) in distributed mode or with ``routing.distributed``.
 """
 
 from __future__ import annotations
@@ -19,7 +20,9 @@ from ingress.processes import Job, StartupError
 from ingress.resources.health import ReadinessCheck
 from ledger import Bus, BusUnavailable, LocalBus, NatsBus, Outbox
 from projections import KeyRecord, open_queries
+from router_engine import StatsStore, stats_store_from_config
 from schemas.config import LLMuxConfig, duration_seconds
+from schemas.errors import ServiceUnavailable
 
 __all__ = ["Queries", "Runtime", "build_runtime"]
 
@@ -36,11 +39,12 @@ class Queries(Protocol):
 
 
 class Runtime:
-    """Owns the bus, the outbox, the query side and any background jobs of this process."""
+    """Owns the bus, the outbox, the query side, live routing stats and the background jobs."""
 
     def __init__(self, *, bus: Bus, outbox: Outbox, queries: Queries,
-                 subject_prefix: str, jobs: list[Job]) -> None:
+                 subject_prefix: str, jobs: list[Job], stats: StatsStore) -> None:
         self.bus = bus
+        self.stats = stats
         self.outbox = outbox
         self.queries = queries
         self.subject_prefix = subject_prefix
@@ -49,6 +53,10 @@ class Runtime:
         self._tasks: list[asyncio.Future[None]] = []
 
     async def start(self) -> None:
+        try:
+            await self.stats.start()
+        except ServiceUnavailable as exc:
+            raise StartupError(exc.message) from None
         try:
             await self.bus.start()
         except BusUnavailable as exc:
@@ -65,6 +73,7 @@ class Runtime:
                 await asyncio.wait_for(task, timeout=10)
         await self.queries.aclose()
         await self.bus.aclose()
+        await self.stats.aclose()
 
     def readiness_checks(self) -> dict[str, ReadinessCheck]:
         return {"bus": self._bus_ready, "background": self._jobs_alive,
@@ -100,4 +109,5 @@ def build_runtime(config: LLMuxConfig) -> Runtime:
         spill_max_bytes=config.bus.spill_max_bytes, batch_size=config.bus.batch_size,
         flush_interval_s=duration_seconds(config.bus.flush_interval),
     )
-    return Runtime(bus=bus, outbox=outbox, queries=queries, subject_prefix=prefix, jobs=jobs)
+    return Runtime(bus=bus, outbox=outbox, queries=queries, subject_prefix=prefix, jobs=jobs,
+                   stats=stats_store_from_config(config))
