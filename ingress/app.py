@@ -20,13 +20,15 @@ from ingress.lifecycle import Lifecycle
 from ingress.metrics import GatewayMetrics, MetricsResource
 from ingress.middleware import RequestContextMiddleware
 from ingress.resources.chat import ChatCompletions
+from ingress.resources.control import DeploymentCooldown, Deployments
 from ingress.resources.health import Liveness, Readiness
 from ingress.resources.keys import KeyGenerate
 from ingress.resources.models import Models
 from ingress.resources.spend import SpendByKey
+from ingress.routing_control import RoutingControl
 from ingress.runtime import build_runtime
 from ingress.secrets import load_secrets
-from router_engine import Router
+from router_engine import Router, uses_shared_stats
 from schemas.config import LLMuxConfig
 
 __all__ = ["create_app"]
@@ -39,7 +41,7 @@ def create_app(config: LLMuxConfig) -> falcon.asgi.App[Any, Any]:
     secrets = load_secrets(config)
     runtime = build_runtime(config)
     registry = KeyRegistry(secrets.hash_secret, secrets.master_key)
-    router = Router(config)
+    router = Router(config, stats=runtime.stats)
     metrics = GatewayMetrics(runtime.outbox)
     accounting = Accounting(runtime.outbox, metrics)
     keys = KeyService(registry, runtime.outbox)
@@ -60,6 +62,10 @@ def create_app(config: LLMuxConfig) -> falcon.asgi.App[Any, Any]:
         app.add_route(f"{prefix}/models/{{model_id:path}}", models, suffix="item")
     app.add_route("/key/generate", KeyGenerate(keys, max_body))
     app.add_route("/spend/keys", SpendByKey(runtime.queries))
+    control = RoutingControl(router, strategy=config.routing.strategy,
+                             is_shared=uses_shared_stats(config))
+    app.add_route("/control/deployments", Deployments(control))
+    app.add_route("/control/deployments/cooldown", DeploymentCooldown(control, max_body))
     if config.metrics.enabled:
         app.add_route(config.metrics.path, MetricsResource(metrics))
     app.add_route("/health/live", Liveness())
