@@ -37,7 +37,8 @@ from router_engine.cooldown import BreakerPolicy
 from router_engine.deployment import Deployment, deployments_from_config
 from router_engine.health import DeploymentHealth, Lease
 from router_engine.pricing import Cost, PriceBook
-from router_engine.providers.base import ParsedResponse, ProviderAdapter
+from router_engine.providers import operations
+from router_engine.providers.base import Operation, ParsedResponse, ProviderAdapter
 from router_engine.providers.registry import build_adapter, build_transport
 from router_engine.routing_request import routing_request
 from router_engine.stats.base import StatsStore
@@ -202,8 +203,10 @@ class Router:
 
     # -- calls -------------------------------------------------------------------------------
 
-    async def complete(self, body: dict[str, Any], *, model: str) -> CallResult:
-        """A non-streaming chat completion for ``body`` on a deployment of ``model``.
+    async def complete(self, body: dict[str, Any], *, model: str,
+                       operation: Operation = "chat") -> CallResult:
+        """A non-streaming ``operation`` (chat by default) for ``body`` on a deployment of
+        ``model``.
 
         Raises:
             ModelNotFound: unknown model. LLMuxError: the last error once retries are exhausted.
@@ -211,13 +214,14 @@ class Router:
         body, request = routing_request(body, model, is_streaming=False,
                                         count_tokens=self.strategy.needs_token_estimate)
         (parsed, status, usage), deployment, attempts = await self._run(
-            model, request, lambda d, lease: self._complete_once(d, body, lease)
+            model, request, lambda d, lease: self._complete_once(d, body, lease, operation)
         )
         return CallResult(parsed.body, usage, deployment, attempts.count, attempts.fallbacks,
                           status)
 
-    async def open_stream(self, body: dict[str, Any], *, model: str) -> StreamCall:
-        """A streaming chat completion, connected and holding its first frame.
+    async def open_stream(self, body: dict[str, Any], *, model: str,
+                          operation: Operation = "chat") -> StreamCall:
+        """A streaming ``operation`` (chat or completions), connected and holding its first frame.
 
         Raises:
             ModelNotFound: unknown model. LLMuxError: no deployment produced a first frame.
@@ -226,7 +230,7 @@ class Router:
         body, request = routing_request(body, model, is_streaming=True,
                                         count_tokens=self.strategy.needs_token_estimate)
         call, _, attempts = await self._run(
-            model, request, lambda d, lease: self._open_once(d, body, started, lease)
+            model, request, lambda d, lease: self._open_once(d, body, started, lease, operation)
         )
         call.attempts = attempts.count
         call.fallbacks = attempts.fallbacks
@@ -244,9 +248,11 @@ class Router:
     # -- one attempt ---------------------------------------------------------------------------
 
     async def _send(self, deployment: Deployment, body: dict[str, Any], lease: Lease, *,
-                    is_streaming: bool) -> tuple[ProviderAdapter, UpstreamResponse]:
+                    is_streaming: bool, operation: Operation = "chat"
+                    ) -> tuple[ProviderAdapter, UpstreamResponse]:
         adapter, transport = self._links[deployment.provider_name]
-        request = adapter.build_request(body, deployment, is_streaming=is_streaming)
+        request = operations.build_request(adapter, operation, body, deployment,
+                                           is_streaming=is_streaming)
         response = await transport.send(request)
         lease.status = response.status
         if not 200 <= response.status < 300:
@@ -254,21 +260,26 @@ class Router:
             raise _with_retry_after(adapter.parse_error(response.status, data), response.headers)
         return adapter, response
 
-    async def _complete_once(self, deployment: Deployment, body: dict[str, Any], lease: Lease
+    async def _complete_once(self, deployment: Deployment, body: dict[str, Any], lease: Lease,
+                             operation: Operation = "chat"
                              ) -> tuple[ParsedResponse, int, TokenUsage]:
-        adapter, response = await self._send(deployment, body, lease, is_streaming=False)
-        parsed = adapter.parse_response(await response.read(), deployment)
+        adapter, response = await self._send(deployment, body, lease, is_streaming=False,
+                                             operation=operation)
+        parsed = operations.parse_response(adapter, operation, await response.read(),
+                                           deployment, body)
         usage = parsed.usage or estimate_usage(body, deployment.upstream_model, parsed.text)
         await lease.finish(ok=True, status=response.status,
                            tokens=usage.prompt_tokens + usage.completion_tokens)
         return parsed, response.status, usage
 
     async def _open_once(self, deployment: Deployment, body: dict[str, Any], started: float,
-                         lease: Lease) -> StreamCall:
-        adapter, response = await self._send(deployment, body, lease, is_streaming=True)
+                         lease: Lease, operation: Operation = "chat") -> StreamCall:
+        adapter, response = await self._send(deployment, body, lease, is_streaming=True,
+                                             operation=operation)
         try:
-            translator = adapter.stream_translator(
-                deployment, forward_usage_chunk=wants_usage_chunk(body)
+            translator = operations.stream_translator(
+                adapter, operation, deployment, body,
+                forward_usage_chunk=wants_usage_chunk(body),
             )
             call = StreamCall(deployment, response, translator, body, started, lease)
             await call.prefetch()
