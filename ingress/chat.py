@@ -4,6 +4,10 @@ Model access is checked before routing; the router picks and calls the deploymen
 usage is priced and recorded. Streams are pumped frame by frame from ``pump``, which settles usage
 in its ``finally`` so a stream that ends any way at all (done, upstream error, client gone) is
 recorded, with what was consumed until then.
+
+Every endpoint goes through this service: chat and legacy completions and embeddings directly
+(``operation``), ``/v1/messages`` and ``/v1/responses`` after translating to chat. Those two
+rewrite the chat stream into their own events through a ``StreamFormat`` given to ``pump``.
 """
 
 from __future__ import annotations
@@ -11,18 +15,41 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, Protocol
 
 from ingress.accounting import Accounting, RequestScope
 from ingress.auth import Caller
 from ingress.sse import DONE_FRAME, RawFrame, error_frame
 from router_engine import CallResult, Cost, Router, StreamCall
+from router_engine.providers import Operation
 from schemas.errors import LLMuxError, UpstreamError
-from schemas.openai import ChatCompletionRequest
 
-__all__ = ["ChatService"]
+__all__ = ["CallRequest", "ChatService", "StreamFormat"]
 
 _log = logging.getLogger("llmux.ingress")
+
+
+class CallRequest(Protocol):
+    """What ``begin`` reads of a validated request (``schemas.openai`` request types)."""
+
+    @property
+    def model(self) -> str: ...
+
+    @property
+    def is_streaming(self) -> bool: ...
+
+
+class StreamFormat(Protocol):
+    """Rewrites the router's OpenAI chat frames into another API's stream events."""
+
+    def feed(self, frame: bytes) -> list[bytes]:
+        """Events for one upstream frame (possibly none)."""
+
+    def finish(self) -> list[bytes]:
+        """Closing events owed after a stream that ended normally (idempotent)."""
+
+    def error(self, error: LLMuxError) -> list[bytes]:
+        """The events that end a broken stream in this format."""
 
 
 class ChatService:
@@ -30,7 +57,7 @@ class ChatService:
         self._router = router
         self._accounting = accounting
 
-    def begin(self, request_id: str, caller: Caller, request: ChatCompletionRequest,
+    def begin(self, request_id: str, caller: Caller, request: CallRequest,
               endpoint: str = "chat.completions") -> RequestScope:
         """Check the model exists and the caller may use it; raises before any upstream call."""
         caller.check_model(request.model)
@@ -38,9 +65,11 @@ class ChatService:
         return RequestScope(request_id=request_id, caller=caller, endpoint=endpoint,
                             model_requested=request.model, is_streaming=request.is_streaming)
 
-    async def complete(self, scope: RequestScope, body: dict[str, Any]) -> tuple[CallResult, Cost]:
+    async def complete(self, scope: RequestScope, body: dict[str, Any],
+                       operation: Operation = "chat") -> tuple[CallResult, Cost]:
         try:
-            result = await self._router.complete(body, model=scope.model_requested)
+            result = await self._router.complete(body, model=scope.model_requested,
+                                                 operation=operation)
         except LLMuxError as error:
             self._accounting.failed(scope, error)
             raise
@@ -48,20 +77,29 @@ class ChatService:
         self._accounting.completed(scope, result, cost, result.usage)
         return result, cost
 
-    async def open_stream(self, scope: RequestScope, body: dict[str, Any]) -> StreamCall:
+    async def open_stream(self, scope: RequestScope, body: dict[str, Any],
+                          operation: Operation = "chat") -> StreamCall:
         """Connect upstream; errors here still become a normal HTTP error response."""
         try:
-            return await self._router.open_stream(body, model=scope.model_requested)
+            return await self._router.open_stream(body, model=scope.model_requested,
+                                                  operation=operation)
         except LLMuxError as error:
             self._accounting.failed(scope, error)
             raise
 
-    async def pump(self, scope: RequestScope, call: StreamCall) -> AsyncIterator[RawFrame]:
-        """The SSE body: upstream frames unchanged, then settlement whatever happened."""
+    async def pump(self, scope: RequestScope, call: StreamCall,
+                   fmt: StreamFormat | None = None) -> AsyncIterator[RawFrame]:
+        """The SSE body: upstream frames unchanged (or rewritten by ``fmt``), then settlement
+        whatever happened, then the end the format owes (an error event for a broken stream)."""
         error: LLMuxError | None = None
         try:
-            async for frame in call:
-                yield RawFrame(frame)
+            if fmt is None:
+                async for frame in call:
+                    yield RawFrame(frame)
+            else:
+                async for frame in call:
+                    for event in fmt.feed(frame):
+                        yield RawFrame(event)
             if not call.is_complete:
                 error = UpstreamError("The upstream stream ended before it was complete.",
                                       code="stream_truncated")
@@ -76,9 +114,8 @@ class ChatService:
             raise
         finally:
             await self._settle(scope, call, error)
-        if error is not None:
-            yield RawFrame(error_frame(error))
-            yield RawFrame(DONE_FRAME)
+        for event in _ending(fmt, error):
+            yield RawFrame(event)
 
     async def _settle(self, scope: RequestScope, call: StreamCall,
                       error: LLMuxError | None) -> None:
@@ -91,3 +128,10 @@ class ChatService:
                 self._accounting.completed(scope, call, cost, usage)
             else:
                 self._accounting.failed(scope, error, call=call, cost=cost, usage=usage)
+
+
+def _ending(fmt: StreamFormat | None, error: LLMuxError | None) -> list[bytes]:
+    """The frames after the last upstream frame: none, the format's close, or an error."""
+    if fmt is not None:
+        return fmt.finish() if error is None else fmt.error(error)
+    return [] if error is None else [error_frame(error), DONE_FRAME]
