@@ -104,6 +104,8 @@ def main(argv: list[str] | None = None) -> int:
         # NOTE: the orchestrator itself lives on the load core, never on the gateway's.
         os.sched_setaffinity(0, {load_core})
     signal.signal(signal.SIGTERM, _terminate)
+    # NOTE: a shell starting us in the background ignores SIGINT; restore Ctrl-C explicitly.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     workdir = Path(tempfile.mkdtemp(prefix="llmux-bench-"))
     machine = machine_info(gateway_core, load_core)
     print(f"bench: scenarios {','.join(names)}; targets {','.join(opts.targets)}; "
