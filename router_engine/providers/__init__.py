@@ -5,7 +5,12 @@ native ones) and ``registry``, which picks the adapter and transport for a provi
 Adapters do no I/O and never retry. Imports only ``schemas`` and ``router_engine.upstream``.
 """
 
-from router_engine.providers.base import ParsedResponse, ProviderAdapter, StreamTranslator
+from router_engine.providers.base import (
+    Operation,
+    ParsedResponse,
+    ProviderAdapter,
+    StreamTranslator,
+)
 from router_engine.providers.mock import MOCK_BASE_URL, MockAdapter, MockUpstream, mock_transport
 from router_engine.providers.openai import OpenAIAdapter
 from router_engine.providers.openai_stream import OpenAIStreamTranslator, usage_from_openai
@@ -17,6 +22,7 @@ __all__ = [
     "MockUpstream",
     "OpenAIAdapter",
     "OpenAIStreamTranslator",
+    "Operation",
     "ParsedResponse",
     "ProviderAdapter",
     "StreamTranslator",
