@@ -99,13 +99,22 @@ class ChatToCompletionsStream(StreamTranslator):
         self._model = model
         self._decoder = SSEDecoder()
 
-    @property  # type: ignore[override]  # NOTE: the base declares a plain attribute
+    @property
     def saw_done(self) -> bool:
         return self._inner.saw_done
 
-    @property  # type: ignore[override]  # NOTE: the base declares a plain attribute
+    @saw_done.setter
+    def saw_done(self, value: bool) -> None:
+        self._inner.saw_done = value
+
+    @property
     def usage(self) -> TokenUsage | None:
+        """The provider's usage, else a local count (so never None)."""
         return self._inner.usage or _estimated(self._chat_body, self._model, self._inner.text())
+
+    @usage.setter
+    def usage(self, value: TokenUsage | None) -> None:
+        self._inner.usage = value
 
     def feed(self, data: bytes) -> list[bytes]:
         return self._convert(self._inner.feed(data))

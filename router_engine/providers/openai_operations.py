@@ -110,7 +110,7 @@ class CompletionsStreamTranslator(OpenAIStreamTranslator):
         self._model = model
         self._prompt_tokens = input_tokens(request.get("prompt"), model)
 
-    @property  # type: ignore[override]  # NOTE: the base declares a plain attribute
+    @property
     def usage(self) -> TokenUsage | None:
         if self._reported is not None:
             return self._reported
