@@ -1,0 +1,36 @@
+"""``POST /v1/responses`` (the Responses API, stateless)."""
+
+from __future__ import annotations
+
+import falcon
+import falcon.asgi
+import orjson
+
+from ingress.body import read_json_object
+from ingress.resources.chat import SSE_HEADERS
+from ingress.responses import ResponsesService
+from schemas.money import format_usd
+
+__all__ = ["Responses"]
+
+
+class Responses:
+    def __init__(self, service: ResponsesService, max_body_bytes: int) -> None:
+        self._service = service
+        self._max_body_bytes = max_body_bytes
+
+    async def on_post(self, req: falcon.asgi.Request, resp: falcon.asgi.Response) -> None:
+        body = await read_json_object(req, self._max_body_bytes)
+        scope, chat_body = self._service.begin(req.context.request_id, req.context.caller, body)
+        req.context.scope = scope
+        if scope.is_streaming:
+            call = await self._service.open_stream(scope, chat_body)
+            resp.set_headers({**SSE_HEADERS, "x-llmux-deployment": call.deployment.id})
+            # RawFrame has SSEvent.serialize(), all Falcon calls; its annotation names SSEvent only.
+            resp.sse = self._service.events(scope, call, body)  # type: ignore[assignment]
+            return
+        response, deployment, cost = await self._service.create(scope, body, chat_body)
+        resp.content_type = falcon.MEDIA_JSON
+        resp.data = orjson.dumps(response)
+        resp.set_header("x-llmux-deployment", deployment)
+        resp.set_header("x-llmux-cost-usd", format_usd(cost.cost_micros))
