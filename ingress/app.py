@@ -12,19 +12,27 @@ from typing import Any
 import falcon.asgi
 
 from ingress.accounting import Accounting
+from ingress.anthropic_errors import install_anthropic_errors
 from ingress.auth import KeyRegistry
 from ingress.chat import ChatService
 from ingress.errors import install_error_handlers
 from ingress.keys import KeyService
 from ingress.lifecycle import Lifecycle
+from ingress.messages import MessagesService
 from ingress.metrics import GatewayMetrics, MetricsResource
 from ingress.middleware import RequestContextMiddleware
 from ingress.resources.chat import ChatCompletions
+from ingress.resources.completions import Completions
 from ingress.resources.control import DeploymentCooldown, Deployments
+from ingress.resources.embeddings import Embeddings
 from ingress.resources.health import Liveness, Readiness
 from ingress.resources.keys import KeyGenerate
+from ingress.resources.messages import Messages
 from ingress.resources.models import Models
+from ingress.resources.responses import Responses
 from ingress.resources.spend import SpendByKey
+from ingress.resources.unsupported import NotSupportedRoute
+from ingress.responses import ResponsesService
 from ingress.routing_control import RoutingControl
 from ingress.runtime import build_runtime
 from ingress.secrets import load_secrets
@@ -34,6 +42,8 @@ from schemas.config import LLMuxConfig
 __all__ = ["create_app"]
 
 PUBLIC_PATHS = frozenset({"/health/live", "/health/ready", "/health"})
+ANTHROPIC_PATHS = frozenset({"/v1/messages", "/messages", "/v1/messages/count_tokens",
+                             "/messages/count_tokens"})
 
 
 def create_app(config: LLMuxConfig) -> falcon.asgi.App[Any, Any]:
@@ -53,11 +63,25 @@ def create_app(config: LLMuxConfig) -> falcon.asgi.App[Any, Any]:
         cors_enable=False,
     )
     install_error_handlers(app)
+    install_anthropic_errors(app, ANTHROPIC_PATHS)
     max_body = config.server.max_body_bytes
-    chat = ChatCompletions(ChatService(router, accounting), max_body)
+    service = ChatService(router, accounting)
+    messages = Messages(MessagesService(service, router), max_body)
+    surface = {
+        "/chat/completions": ChatCompletions(service, max_body),
+        "/completions": Completions(service, max_body),
+        "/embeddings": Embeddings(service, max_body),
+        "/responses": Responses(ResponsesService(service), max_body),
+        "/messages": messages,
+        "/audio/{rest:path}": NotSupportedRoute("The audio API"),
+        "/batches": NotSupportedRoute("The batch API"),
+        "/batches/{rest:path}": NotSupportedRoute("The batch API"),
+    }
     models = Models(router)
     for prefix in ("/v1", ""):
-        app.add_route(f"{prefix}/chat/completions", chat)
+        for path, resource in surface.items():
+            app.add_route(prefix + path, resource)
+        app.add_route(f"{prefix}/messages/count_tokens", messages, suffix="count_tokens")
         app.add_route(f"{prefix}/models", models)
         app.add_route(f"{prefix}/models/{{model_id:path}}", models, suffix="item")
     app.add_route("/key/generate", KeyGenerate(keys, max_body))
