@@ -1,8 +1,12 @@
 """A fake OpenAI upstream: a real HTTP server speaking OpenAI's wire format, streaming included.
 
 Endpoints: ``POST /v1/chat/completions`` (JSON, or SSE with a usage chunk when
-``stream_options.include_usage`` and ``data: [DONE]``), ``GET /v1/models``, ``POST /v1/embeddings``;
-``GET /_requests`` returns what it received (and stream outcomes), ``DELETE /_requests`` forgets.
+``stream_options.include_usage`` and ``data: [DONE]``), ``POST /v1/completions`` (legacy, the
+same reply as ``text_completion``), ``GET /v1/models``, ``POST /v1/embeddings``; ``GET
+/_requests`` returns what it received (and stream outcomes), ``DELETE /_requests`` forgets.
+A chat request whose ``tool_choice`` forces a call (``required`` or a named function) is
+answered with a call of that tool (arguments fill the schema's required properties), unless its
+last message is already a tool result.
 
 Behaviour is chosen per request by the ``x-fake-mode`` header, else by the model name:
 
@@ -97,14 +101,34 @@ def _failure(mode: str, request: web.Request) -> web.Response | None:
     return None
 
 
+def _tool_calls(body: dict[str, Any]) -> list[dict[str, Any]]:
+    """The forced tool call for ``body`` (see the module docstring), or none."""
+    tools = [t.get("function") or {} for t in body.get("tools") or []]
+    choice = body.get("tool_choice")
+    messages = body.get("messages") or []
+    if not tools or choice in (None, "auto", "none") or (messages and messages[-1].get("role")
+                                                         == "tool"):
+        return []
+    name = (choice.get("function") or {}).get("name") if isinstance(choice, dict) else None
+    tool = next((t for t in tools if t.get("name") == name), tools[0])
+    schema = tool.get("parameters") or {}
+    arguments = {key: "Paris" for key in schema.get("required") or []}
+    return [{"id": "call_fake0001", "type": "function",
+             "function": {"name": tool.get("name"), "arguments": orjson.dumps(arguments).decode()}}]
+
+
 def _completion(body: dict[str, Any], mode: str) -> dict[str, Any]:
     reply = reply_text(body)
+    calls = _tool_calls(body)
+    message: dict[str, Any] = {"role": "assistant", "content": None if calls else reply,
+                               "refusal": None}
+    if calls:
+        message["tool_calls"] = calls
     doc: dict[str, Any] = {
         "id": "chatcmpl-fake" + hashlib.sha1(orjson.dumps(body)).hexdigest()[:16],
         "object": "chat.completion", "created": int(time.time()), "model": body.get("model"),
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": reply,
-                                              "refusal": None},
-                     "logprobs": None, "finish_reason": "stop"}],
+        "choices": [{"index": 0, "message": message, "logprobs": None,
+                     "finish_reason": "tool_calls" if calls else "stop"}],
         "system_fingerprint": "fp_fake",
     }
     if mode != "no-usage":
@@ -128,8 +152,16 @@ def _stream_frames(body: dict[str, Any], mode: str, chunks: int, sep: bytes) -> 
     size = len(reply)
     pieces = [reply[i * size // chunks:(i + 1) * size // chunks] for i in range(chunks)]
     frames = [frame({"role": "assistant", "content": ""})]
-    frames += [frame({"content": piece}) for piece in pieces]
-    frames.append(frame({}, "stop"))
+    calls = _tool_calls(body)
+    if calls:
+        opened = {**calls[0], "index": 0, "function": {**calls[0]["function"], "arguments": ""}}
+        arguments = calls[0]["function"]["arguments"]
+        frames.append(frame({"tool_calls": [opened]}))
+        frames += [frame({"tool_calls": [{"index": 0, "function": {"arguments": part}}]})
+                   for part in (arguments[:5], arguments[5:])]
+    else:
+        frames += [frame({"content": piece}) for piece in pieces]
+    frames.append(frame({}, "tool_calls" if calls else "stop"))
     if wants_usage:
         usage_chunk = {**base, "choices": [], "usage": fake_usage(body, reply)}
         frames.append(b"data: " + orjson.dumps(usage_chunk) + sep)
@@ -140,10 +172,25 @@ def _stream_frames(body: dict[str, Any], mode: str, chunks: int, sep: bytes) -> 
 _MIDSTREAM_ERROR = b'data: {"error": {"message": "The model crashed.", "type": "server_error"}}\n\n'
 
 
-async def _write_stream(request: web.Request, body: dict[str, Any], mode: str
-                        ) -> web.StreamResponse:
+def _as_text_completion(frame: bytes) -> bytes:
+    """A chat stream frame rewritten as a legacy ``text_completion`` chunk."""
+    if not frame.startswith(b"data: {"):
+        return frame
+    payload, sep = frame[6:].rstrip(b"\r\n"), frame[len(frame.rstrip(b"\r\n")):]
+    chunk = orjson.loads(payload)
+    chunk["object"] = "text_completion"
+    chunk["choices"] = [{"text": c["delta"].get("content") or "", "index": c["index"],
+                         "logprobs": None, "finish_reason": c["finish_reason"]}
+                        for c in chunk["choices"]]
+    return b"data: " + orjson.dumps(chunk) + sep
+
+
+async def _write_stream(request: web.Request, body: dict[str, Any], mode: str,
+                        *, is_legacy: bool = False) -> web.StreamResponse:
     chunks = int(request.headers.get("x-fake-chunks", "4"))
     frames = _stream_frames(body, mode, chunks, b"\r\n\r\n" if mode == "crlf" else b"\n\n")
+    if is_legacy:
+        frames = [_as_text_completion(frame) for frame in frames[1:]]  # no role chunk
     if mode == "error-midstream":
         frames = [*frames[:2], _MIDSTREAM_ERROR]
     resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
@@ -211,6 +258,28 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     return web.Response(body=orjson.dumps(_completion(body, mode)), content_type="application/json")
 
 
+async def completions(request: web.Request) -> web.StreamResponse:
+    """Legacy ``/v1/completions``: the chat reply to the prompt, as a ``text_completion``."""
+    body = await request.json(loads=orjson.loads)
+    request.app[_RECORDS].append({"method": request.method, "path": request.path,
+                                  "headers": {str(k): v for k, v in request.headers.items()},
+                                  "body": body})
+    mode = request.headers.get("x-fake-mode") or str(body.get("model", ""))
+    failure = _failure(mode, request)
+    if failure is not None:
+        return failure
+    prompt = body.get("prompt")
+    chat = {**body, "messages": [{"role": "user", "content": prompt if isinstance(prompt, str)
+                                  else " ".join(map(str, prompt or []))}]}
+    if body.get("stream"):
+        return await _write_stream(request, chat, mode, is_legacy=True)
+    doc = _completion(chat, mode)
+    doc.update(id="cmpl-fake" + doc["id"].removeprefix("chatcmpl-fake"), object="text_completion")
+    doc["choices"] = [{"text": doc["choices"][0]["message"]["content"], "index": 0,
+                       "logprobs": None, "finish_reason": "stop"}]
+    return web.Response(body=orjson.dumps(doc), content_type="application/json")
+
+
 async def models(request: web.Request) -> web.Response:
     names = ["gpt-4o", "gpt-4o-mini", "text-embedding-3-small"]
     data = [{"id": n, "object": "model", "created": 0, "owned_by": "fake"} for n in names]
@@ -244,6 +313,7 @@ def build_app() -> web.Application:
     app = web.Application()
     app[_RECORDS] = []
     app.router.add_post("/v1/chat/completions", chat_completions)
+    app.router.add_post("/v1/completions", completions)
     app.router.add_get("/v1/models", models)
     app.router.add_post("/v1/embeddings", embeddings)
     app.router.add_route("GET", "/_requests", recorded)
