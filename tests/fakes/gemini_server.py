@@ -2,7 +2,8 @@
 
 - ``POST /v1beta/models/{model}:generateContent`` answers one ``GenerateContentResponse``;
 - ``POST /v1beta/models/{model}:streamGenerateContent?alt=sse`` answers ``data: {...}\\r\\n\\r\\n``
-  events with no end marker (the last one carries ``finishReason`` and the final usage).
+  events with no end marker (the last one carries ``finishReason`` and the final usage);
+- ``POST /v1beta/models/{model}:batchEmbedContents`` answers deterministic embeddings (no usage).
 
 It checks what Google checks: the key (``x-goog-api-key`` or ``?key=``; none is a 403
 ``PERMISSION_DENIED``, a wrong one a 400 ``INVALID_ARGUMENT`` with reason ``API_KEY_INVALID``),
@@ -147,7 +148,7 @@ async def _generate(request: web.Request) -> web.StreamResponse:
                                        "headers": {str(k).lower(): v
                                                    for k, v in request.headers.items()},
                                        "body": raw.decode("utf-8", "replace")})
-    if action not in ("generateContent", "streamGenerateContent"):
+    if action not in ("generateContent", "streamGenerateContent", "batchEmbedContents"):
         return _error_response("not_found", f"Method {action!r} is not found.")
     key = request.headers.get("x-goog-api-key") or request.query.get("key")
     if not key or key != request.app[_API_KEY]:
@@ -156,6 +157,8 @@ async def _generate(request: web.Request) -> web.StreamResponse:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError:
         return _error_response("bad_request", "Invalid JSON payload received.")
+    if action == "batchEmbedContents":
+        return _embed(body, model)
     problem = _request_problem(body, model)
     if problem is not None:
         return _error_response("bad_request", problem)
@@ -171,6 +174,24 @@ async def _generate(request: web.Request) -> web.StreamResponse:
     if request.query.get("alt") != "sse":
         return _error_response("bad_request", "This fake streams only with alt=sse.")
     return await _stream(request, reply)
+
+
+def _embed(body: Any, model: str) -> web.Response:
+    """``batchEmbedContents``: one deterministic vector per request (8 values, or
+    ``outputDimensionality``); like Google, no usage is reported."""
+    requests = body.get("requests") if isinstance(body, dict) else None
+    if not isinstance(requests, list) or not requests:
+        return _error_response("bad_request", "* BatchEmbedContentsRequest.requests: required")
+    embeddings = []
+    for index, item in enumerate(requests):
+        parts = ((item.get("content") or {}).get("parts") or []) if isinstance(item, dict) else []
+        if item.get("model") != f"models/{model}" or not parts or "text" not in parts[0]:
+            return _error_response("bad_request", f"* requests[{index}]: invalid request")
+        size = int(item.get("outputDimensionality") or 8)
+        digest = hashlib.shake_256(str(parts[0]["text"]).encode()).digest(size)
+        embeddings.append({"values": [round(b / 255.0, 6) for b in digest]})
+    return web.Response(body=orjson.dumps({"embeddings": embeddings}),
+                        content_type="application/json", charset="UTF-8")
 
 
 def _scenario(request: web.Request, model: str) -> str:
