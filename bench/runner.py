@@ -121,7 +121,7 @@ def run_targets(ctx: BenchContext, targets: list[Target], models: dict[str, Upst
             try:
                 endpoint = target.start(ctx, ports)
             except TargetUnavailable as exc:
-                print(f"    {target.name} unavailable: {str(exc)[:1500]}", flush=True)
+                print(f"    {target.name} unavailable: {str(exc)[-1200:]}", flush=True)
                 results[target.name] = {"unavailable": str(exc)[-4000:]}
                 continue
             try:

@@ -41,9 +41,17 @@ def _status(r: dict[str, Any]) -> str:
 
 def _notes(results: dict[str, dict[str, Any]]) -> list[str]:
     notes = [f"{name}: {note}" for name, r in results.items() for note in r.get("notes", [])]
-    notes += [f"{name}: {_status(r)} — {str(r.get('unavailable') or r.get('failed'))[:300]}"
+    notes += [f"{name}: {_status(r)} — {_brief(str(r.get('unavailable') or r.get('failed')))}"
               for name, r in results.items() if not _ok(r)]
     return notes
+
+
+def _brief(text: str) -> str:
+    """First and last line of an error (the cause and, for a traceback, the exception)."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if len(lines) <= 1:
+        return text[:300]
+    return f"{lines[0][:200]} … {lines[-1][:200]}"
 
 
 def _ratios(title: str, results: dict[str, dict[str, Any]],
