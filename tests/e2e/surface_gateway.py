@@ -70,9 +70,14 @@ def _config(tmp: Path, fakes: Fakes) -> dict[str, Any]:
              "base_url": fakes.openai, "models": models(
                  ("oa-gpt", "gpt-4o-mini"), ("oa-broken", "break-midstream"),
                  ("oa-embed", "text-embedding-3-small"))},
-            {"name": "vl", "type": "vllm", "base_url": fakes.openai, "models": models(
-                ("vl-llama", "meta-llama/Llama-3.1-8B-Instruct"), ("vl-broken", "break-midstream"),
-                ("vl-embed", "BAAI/bge-small-en"))},
+            {"name": "vl", "type": "vllm", "base_url": fakes.openai, "models": [
+                # NOTE: a self-hosted model has no list price: this one's comes from config.
+                {"name": "vl-llama", "upstream_model": "meta-llama/Llama-3.1-8B-Instruct",
+                 "input_cost_per_mtok": "0.20", "output_cost_per_mtok": "0.60"},
+                *models(("vl-broken", "break-midstream"), ("vl-embed", "BAAI/bge-small-en"))]},
+            {"name": "vl-quiet", "type": "vllm", "base_url": fakes.openai,
+             "headers": {"x-fake-mode": "no-usage"}, "models": [
+                 {"name": "vl-no-usage", "upstream_model": "gpt-4o-mini"}]},
             {"name": "az", "type": "azure", "api_key": AZURE_KEY, "base_url": fakes.azure,
              "models": models(("az-gpt", "gpt-4o"), ("az-broken", "gpt-4o-truncated"),
                               ("az-embed", "text-embedding-3-small"))},
