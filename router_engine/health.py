@@ -10,7 +10,7 @@ Admin cooldowns (``cool_down``/``clear``) go through the same shared entry.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from router_engine.cooldown import BreakerPhase, BreakerPolicy, CircuitBreakers, phase_of
@@ -81,7 +81,7 @@ class DeploymentHealth:
     Args:
         stats: the stats store (shared by every instance in distributed mode).
         policy: the circuit breaker's rules.
-        group_sizes: deployment id → number of deployments in its model group.
+        group_size: the number of deployments in a deployment's model group.
         clock: wall-clock seconds; the stats store must use the same clock.
     """
 
@@ -89,13 +89,13 @@ class DeploymentHealth:
         self,
         stats: StatsStore,
         policy: BreakerPolicy,
-        group_sizes: Mapping[str, int],
+        group_size: Callable[[Deployment], int],
         *,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.stats = stats
         self._breakers = CircuitBreakers(policy)
-        self._group_sizes = dict(group_sizes)
+        self._group_size = group_size
         self._clock = clock
 
     def now(self) -> float:
@@ -119,7 +119,7 @@ class DeploymentHealth:
         )
         now = self._clock()
         verdict = self._breakers[deployment_id].on_result(
-            now_s=now, ok=ok, status=status, group_size=self._group_sizes.get(deployment_id, 1),
+            now_s=now, ok=ok, status=status, group_size=self._group_size(lease.deployment),
             cooldown=self.stats.snapshot().get(deployment_id).cooldown,
         )
         if verdict is None:
