@@ -34,8 +34,9 @@ from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
 from router_engine.cooldown import BreakerPolicy
-from router_engine.deployment import Deployment, deployments_from_config
+from router_engine.deployment import Deployment
 from router_engine.health import DeploymentHealth, Lease
+from router_engine.model_groups import ModelGroups
 from router_engine.pricing import Cost, PriceBook
 from router_engine.providers import operations
 from router_engine.providers.base import Operation, ParsedResponse, ProviderAdapter
@@ -153,15 +154,11 @@ class Router:
         self._links: dict[str, tuple[ProviderAdapter, Transport]] = {
             p.name: (build_adapter(p), build_transport(p, shared)) for p in config.providers
         }
-        self._groups: dict[str, list[Deployment]] = {}
-        self._by_id: dict[str, Deployment] = {}
-        for deployment in deployments_from_config(config):
-            self._groups.setdefault(deployment.model_group, []).append(deployment)
-            self._by_id[deployment.id] = deployment
+        self._models = ModelGroups(config)
         self.health = DeploymentHealth(
             stats if stats is not None else MemoryStatsStore(clock=clock),
             BreakerPolicy.from_config(routing),
-            {d.id: len(self._groups[d.model_group]) for d in self._by_id.values()},
+            self._models.group_size,
             clock=clock,
         )
         """Live stats and circuit breakers of every deployment (``/control/deployments``)."""
@@ -170,36 +167,20 @@ class Router:
 
     def model_names(self) -> list[str]:
         """Public model names: every model group, then every alias of an existing group."""
-        aliases = [a for a, group in self._routing.aliases.items() if group in self._groups]
-        return [*self._groups, *(a for a in aliases if a not in self._groups)]
+        return self._models.model_names()
 
     def deployments(self) -> list[Deployment]:
-        """Every configured deployment, in config order."""
-        return list(self._by_id.values())
+        """Every configured deployment, then those made for wildcard names so far."""
+        return self._models.deployments()
 
     def resolve(self, model: str) -> list[Deployment]:
-        """The deployments that may serve ``model`` (a group, an alias or ``provider/model``).
+        """The deployments that may serve ``model``: a group, an alias, ``provider/model``, or a
+        name a wildcard entry matches (``router_engine.model_groups``).
 
         Raises:
             ModelNotFound: no deployment serves that name.
         """
-        group = self._groups.get(model)
-        if group is None:
-            group = self._groups.get(self._routing.aliases.get(model, ""))
-        if group is None and model in self._by_id:
-            group = [self._by_id[model]]
-        if not group:
-            raise ModelNotFound(
-                f"The model '{model}' does not exist or is not served by this gateway.",
-                param="model",
-            )
-        return list(group)
-
-    def _group_name(self, model: str) -> str:
-        if model in self._groups:
-            return model
-        alias = self._routing.aliases.get(model)
-        return alias if alias is not None else self._by_id[model].model_group
+        return self._models.resolve(model)[1]
 
     # -- calls -------------------------------------------------------------------------------
 
@@ -307,8 +288,7 @@ class Router:
 
     async def _run(self, model: str, request: RoutingRequest, attempt: Attempt[_T]
                    ) -> tuple[_T, Deployment, _Attempts]:
-        candidates = self.resolve(model)
-        group = self._group_name(model)
+        group, candidates = self._models.resolve(model)
         attempts = _Attempts()
         try:
             value, deployment = await self._try_group(group, candidates, request, attempt,
@@ -330,14 +310,13 @@ class Router:
         last: LLMuxError | None = None
         for name in chain:
             try:
-                candidates = self.resolve(name)
+                group, candidates = self._models.resolve(name)
             except ModelNotFound as error:
                 last = last or error
                 continue
             attempts.fallbacks.append(name)
             try:
-                return await self._try_group(self._group_name(name), candidates, request,
-                                             attempt, attempts)
+                return await self._try_group(group, candidates, request, attempt, attempts)
             except LLMuxError as error:
                 if not (error.retryable or isinstance(error, ContextLengthExceeded)):
                     raise
