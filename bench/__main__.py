@@ -42,6 +42,8 @@ def _parser() -> argparse.ArgumentParser:
                         "llmux-dist, litellm-gov)")
     p.add_argument("--duration", type=float, default=None, help="seconds per measured run (10)")
     p.add_argument("--warmup", type=float, default=3.0, help="seconds of warm-up before each run")
+    p.add_argument("--repeat", type=int, default=1,
+                   help="measured runs per figure; the median by req/s is reported")
     p.add_argument("--memory-duration", type=float, default=None,
                    help="seconds of load in (e); default 600, or --duration when given")
     p.add_argument("--memory-warmup", type=float, default=None,
@@ -75,7 +77,7 @@ def _options(args: argparse.Namespace) -> BenchOptions:
     if memory_warmup is None:
         memory_warmup = min(60.0, max(5.0, memory / 10))
     return BenchOptions(
-        targets=_csv(args.target), duration_s=duration, warmup_s=args.warmup,
+        targets=_csv(args.target), duration_s=duration, warmup_s=args.warmup, repeat=args.repeat,
         concurrency_a=args.concurrency, latency_a_ms=args.latency_ms,
         saturation_levels=[int(c) for c in _csv(args.levels)], stream_chunks=args.chunks,
         chunk_interval_ms=args.chunk_interval_ms, stream_concurrency=args.stream_concurrency,

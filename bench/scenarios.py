@@ -295,12 +295,24 @@ SCENARIOS: dict[str, Callable[[BenchContext, BenchOptions], Payload]] = {
 }
 
 
+def _loadavg() -> float | None:
+    """The 1-minute load average: other work on the machine makes every figure noisier."""
+    try:
+        with open("/proc/loadavg") as f:
+            return float(f.read().split()[0])
+    except (OSError, ValueError):
+        return None
+
+
 def run_scenario(name: str, ctx: BenchContext, opts: BenchOptions,
                  machine: dict[str, Any]) -> Payload:
     print(f"\n## scenario ({name})", flush=True)
     started = time.monotonic()
+    load_before = _loadavg()
     payload = SCENARIOS[name](ctx, opts)
     payload = {"machine": machine, "targets": opts.targets, "duration_s": opts.duration_s,
-               "warmup_s": opts.warmup_s, "elapsed_s": time.monotonic() - started, **payload}
+               "warmup_s": opts.warmup_s, "repeat": opts.repeat,
+               "elapsed_s": time.monotonic() - started,
+               "loadavg_before_after": [load_before, _loadavg()], **payload}
     write_json(name, payload, opts.results_dir)
     return payload
