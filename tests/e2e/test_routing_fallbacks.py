@@ -14,6 +14,7 @@ import httpx
 import openai
 import pytest
 import redis
+from openai.types.chat import ChatCompletionChunk, ChatCompletionMessageParam
 
 from tests.e2e.processes import free_port, gateway, write_config
 from tests.e2e.spend import create_key
@@ -24,7 +25,7 @@ pytestmark = pytest.mark.services
 
 MASTER = "sk-master-fallbacks"
 ADMIN = {"authorization": f"Bearer {MASTER}"}
-MESSAGES = [{"role": "user", "content": "Fall back gracefully"}]
+MESSAGES: list[ChatCompletionMessageParam] = [{"role": "user", "content": "Fall back gracefully"}]
 
 
 def _provider(name: str, base_url: str, *models: dict[str, Any], **fields: Any) -> dict[str, Any]:
@@ -121,8 +122,8 @@ def test_stream_failing_before_its_first_byte_is_served_elsewhere(
     raw = client.chat.completions.with_raw_response.create(
         model="streamy", messages=MESSAGES, stream=True)
     assert raw.headers["x-llmux-deployment"] == "sgood/streamy"
-    text = "".join(chunk.choices[0].delta.content or "" for chunk in raw.parse()
-                   if chunk.choices)
+    chunks: openai.Stream[ChatCompletionChunk] = raw.parse()
+    text = "".join(chunk.choices[0].delta.content or "" for chunk in chunks if chunk.choices)
     assert text == reply_text({"messages": MESSAGES})
 
 

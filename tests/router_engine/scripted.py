@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import Any
 
 import orjson
@@ -78,7 +78,7 @@ class ScriptedUpstream:
                             "message": {"role": "assistant", "content": f"from {model}"}}]}
         return static_response(200, orjson.dumps(doc))
 
-    async def _stream(self, model: str) -> AsyncIterator[bytes]:
+    async def _stream(self, model: str) -> AsyncGenerator[bytes, None]:
         yield _chunk(model, {"role": "assistant", "content": "from "})
         if model in self.break_after_first:
             raise UpstreamProtocolError(f"The upstream for {model} broke off its response.")
