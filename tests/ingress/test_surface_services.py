@@ -32,6 +32,12 @@ from tests.router_engine.translation.golden import sse_events
 Event = RequestCompleted | RequestFailed | UsageRecorded
 
 
+def _master_caller() -> Caller:
+    """The master key's caller (``Caller.master()`` once roles exist, ``is_admin`` before)."""
+    master = getattr(Caller, "master", None)
+    return master() if master is not None else Caller(is_admin=True)  # type: ignore[call-arg]
+
+
 class Surface:
     """The services wired as ``create_app`` wires them, and the events they published."""
 
@@ -40,7 +46,7 @@ class Surface:
         self.chat = ChatService(router, Accounting(outbox, GatewayMetrics(outbox)))
         self.messages = MessagesService(self.chat, router)
         self.responses = ResponsesService(self.chat)
-        self.caller = Caller(is_admin=True)  # the master key's caller
+        self.caller = _master_caller()
 
     async def events(self, count: int) -> list[Event]:
         """The first ``count`` request and usage events published."""
