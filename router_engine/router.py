@@ -275,7 +275,13 @@ class Router:
         lease = self.health.start(deployment)
         try:
             return await attempt(deployment, lease)
-        except LLMuxError:
+        except LLMuxError as error:
+            if lease.status is None and isinstance(error, InvalidRequest):
+                # NOTE: the adapter refused the request before sending it (it cannot be
+                # translated, or the provider lacks the operation): the caller's fault, not the
+                # deployment's, so it must not count toward the breaker.
+                lease.abandon()
+                raise
             if lease.status in _REFUSED_STATUSES:
                 excluded.add(deployment.id)
             await lease.finish(ok=False, status=_failure_status(lease.status))
