@@ -264,3 +264,24 @@ def test_sample_arguments_fill_required_properties() -> None:
         "n": {"type": "integer"}, "flag": {"type": "boolean"}, "skip": {"type": "string"},
         "inner": {"type": "object", "required": ["x"], "properties": {"x": {"type": "number"}}}}}
     assert sample_arguments(schema) == {"n": 1, "flag": True, "inner": {"x": 1.0}}
+
+
+# --- through the router -----------------------------------------------------------------------
+
+async def test_a_request_the_adapter_refuses_is_no_failure_of_the_deployment() -> None:
+    from router_engine import MockTransport, Router
+    from schemas.config import LLMuxConfig
+    from schemas.errors import UpstreamConnectError
+
+    async def unreachable(request: Any) -> Any:
+        raise UpstreamConnectError("never called")
+
+    config = LLMuxConfig(providers=[ProviderConfig(name="an", type="anthropic", api_key="k",
+                                                   models=["claude"])])
+    router = Router(config, transport=MockTransport(unreachable))
+    for _ in range(3):
+        with pytest.raises(NotSupported):
+            await router.complete({"model": "claude", "input": "x"}, model="claude",
+                                  operation="embeddings")
+    stats = router.health.snapshot().get("an/claude")
+    assert (stats.failures, stats.in_flight, stats.cooldown) == (0, 0, None)
