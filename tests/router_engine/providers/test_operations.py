@@ -15,13 +15,14 @@ from typing import Any
 import orjson
 import pytest
 
+from router_engine import MockTransport, Router
 from router_engine.deployment import Deployment
 from router_engine.providers import build_adapter, mock_transport
 from router_engine.providers import operations as ops
 from router_engine.providers.mock_operations import DEFAULT_DIMENSIONS, sample_arguments
 from router_engine.tokens import count_text_tokens
-from schemas.config import ProviderConfig
-from schemas.errors import InvalidRequest, NotSupported
+from schemas.config import LLMuxConfig, ProviderConfig
+from schemas.errors import InvalidRequest, NotSupported, UpstreamConnectError
 from schemas.token_usage import TokenUsage
 from tests.router_engine.translation.golden import sse_events
 
@@ -269,10 +270,6 @@ def test_sample_arguments_fill_required_properties() -> None:
 # --- through the router -----------------------------------------------------------------------
 
 async def test_a_request_the_adapter_refuses_is_no_failure_of_the_deployment() -> None:
-    from router_engine import MockTransport, Router
-    from schemas.config import LLMuxConfig
-    from schemas.errors import UpstreamConnectError
-
     async def unreachable(request: Any) -> Any:
         raise UpstreamConnectError("never called")
 
