@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from projections.base import Projection
+from projections.control import ControlProjection, PostgresControlView, SQLiteControlView
 from projections.keys import KeyRegistryProjection, PostgresKeyRegistryView, SQLiteKeyRegistryView
 from projections.spend import PostgresSpendView, SpendByKeyDay, SQLiteSpendView
 
 __all__ = ["PROJECTION_NAMES", "open_projection", "open_projections"]
 
-PROJECTION_NAMES = ("spend", "keys")
+PROJECTION_NAMES = ("spend", "keys", "control")
 """Every projection, by the name its position is stored under."""
 
 
@@ -34,6 +35,10 @@ def open_projection(
             return KeyRegistryProjection(SQLiteKeyRegistryView(path))
         case "keys", None, str(url):
             return KeyRegistryProjection(PostgresKeyRegistryView(url))
+        case "control", str(path), None:
+            return ControlProjection(SQLiteControlView(path))
+        case "control", None, str(url):
+            return ControlProjection(PostgresControlView(url))
     raise ValueError(f"unknown projection {name!r}; known: {', '.join(PROJECTION_NAMES)}")
 
 

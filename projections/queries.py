@@ -17,9 +17,11 @@ from typing import Any
 
 import asyncpg
 
+from projections.control import CONTROL_TABLES, decode_entity
 from projections.keys import KEY_COLUMNS, KeyRecord
 from projections.spend import SpendRow
 from schemas.errors import ServiceUnavailable
+from schemas.events import EntityState
 from schemas.money import format_usd
 
 __all__ = [
@@ -58,6 +60,17 @@ class SpendQueries(ABC):
     @abstractmethod
     async def keys(self) -> list[KeyRecord]:
         """Every key in the registry, ordered by key id.
+
+        Raises:
+            ServiceUnavailable: the projection store cannot be read now.
+        """
+
+    @abstractmethod
+    async def control_entities(self) -> list[EntityState]:
+        """Every organization, team, user, end user and key of the control read model.
+
+        Orgs first, then teams, users, end users and keys, each ordered by id; empty while the
+        projector has not created the read model.
 
         Raises:
             ServiceUnavailable: the projection store cannot be read now.
@@ -106,6 +119,14 @@ class SQLiteSpendQueries(SpendQueries):
         rows = await asyncio.to_thread(self._select, "key_registry", _KEYS_QUERY, ())
         return [KeyRecord.from_row(row) for row in rows]
 
+    async def control_entities(self) -> list[EntityState]:
+        found: list[EntityState] = []
+        for table in CONTROL_TABLES.values():
+            query = f"SELECT data FROM {table.name} ORDER BY {table.id_column}"
+            rows = await asyncio.to_thread(self._select, table.name, query, ())
+            found.extend(decode_entity(table, row[0]) for row in rows)
+        return found
+
     async def aclose(self) -> None:
         return None  # a connection is opened per read
 
@@ -145,6 +166,14 @@ class PostgresSpendQueries(SpendQueries):
 
     async def keys(self) -> list[KeyRecord]:
         return [KeyRecord.from_row(row) for row in await self._fetch(_KEYS_QUERY)]
+
+    async def control_entities(self) -> list[EntityState]:
+        found: list[EntityState] = []
+        for table in CONTROL_TABLES.values():
+            rows = await self._fetch(
+                f"SELECT data FROM {table.name} ORDER BY {table.id_column}")
+            found.extend(decode_entity(table, row[0]) for row in rows)
+        return found
 
     async def aclose(self) -> None:
         if self._pool is not None:

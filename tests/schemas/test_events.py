@@ -26,8 +26,18 @@ def _usage(**overrides: Any) -> UsageRecorded:
 
 def test_event_types_are_pinned() -> None:
     assert sorted(EVENT_TYPES) == [
-        "admin.key.created", "request.completed", "request.failed", "request.rejected",
-        "usage.recorded",
+        "admin.end_user.blocked", "admin.end_user.created", "admin.end_user.deleted",
+        "admin.end_user.unblocked", "admin.end_user.updated",
+        "admin.key.blocked", "admin.key.created", "admin.key.deleted", "admin.key.regenerated",
+        "admin.key.unblocked", "admin.key.updated",
+        "admin.organization.created", "admin.organization.deleted",
+        "admin.organization.member_added", "admin.organization.member_removed",
+        "admin.organization.member_updated", "admin.organization.updated",
+        "admin.team.blocked", "admin.team.created", "admin.team.deleted",
+        "admin.team.member_added", "admin.team.member_removed", "admin.team.unblocked",
+        "admin.team.updated",
+        "admin.user.created", "admin.user.deleted", "admin.user.updated",
+        "request.completed", "request.failed", "request.rejected", "usage.recorded",
     ]
     assert all(cls.VERSION >= 1 for cls in EVENT_TYPES.values())
 
