@@ -15,8 +15,11 @@ from ingress.accounting import Accounting
 from ingress.anthropic_errors import install_anthropic_errors
 from ingress.auth import KeyRegistry
 from ingress.chat import ChatService
+from ingress.control import ControlState
+from ingress.control.admin_server import AdminListener
+from ingress.control.api import ManagementAPI
+from ingress.control.feed import AdminFeed
 from ingress.errors import install_error_handlers
-from ingress.keys import KeyService
 from ingress.lifecycle import Lifecycle
 from ingress.messages import MessagesService
 from ingress.metrics import GatewayMetrics, MetricsResource
@@ -26,7 +29,6 @@ from ingress.resources.completions import Completions
 from ingress.resources.control import DeploymentCooldown, Deployments
 from ingress.resources.embeddings import Embeddings
 from ingress.resources.health import Liveness, Readiness
-from ingress.resources.keys import KeyGenerate
 from ingress.resources.messages import Messages
 from ingress.resources.models import Models
 from ingress.resources.responses import Responses
@@ -50,14 +52,18 @@ def create_app(config: LLMuxConfig) -> falcon.asgi.App[Any, Any]:
     """The ASGI app for ``config``; start it under an ASGI server that runs the lifespan."""
     secrets = load_secrets(config)
     runtime = build_runtime(config)
-    registry = KeyRegistry(secrets.hash_secret, secrets.master_key)
+    registry = KeyRegistry(secrets.hash_secret, secrets.master_key, ControlState())
     router = Router(config, stats=runtime.stats)
     metrics = GatewayMetrics(runtime.outbox)
     accounting = Accounting(runtime.outbox, metrics)
-    keys = KeyService(registry, runtime.outbox)
-    lifecycle = Lifecycle(runtime, registry, keys, router, secrets)
-
+    management = ManagementAPI(registry, runtime.outbox)
+    feed = AdminFeed(registry.state, runtime.bus, runtime.subject_prefix, runtime.queries)
     context = RequestContextMiddleware(registry, PUBLIC_PATHS | {config.metrics.path})
+    admin_app = _management_app(config, management, context) if config.server.admin_port else None
+    listener = (AdminListener(admin_app, config.server.host, config.server.admin_port)
+                if admin_app is not None else None)
+    lifecycle = Lifecycle(runtime, feed, management.keys, router, secrets, listener)
+
     app: falcon.asgi.App[Any, Any] = falcon.asgi.App(
         middleware=[lifecycle, context],  # type: ignore[arg-type]  # Falcon types one protocol per list
         cors_enable=False,
@@ -84,8 +90,11 @@ def create_app(config: LLMuxConfig) -> falcon.asgi.App[Any, Any]:
         app.add_route(f"{prefix}/messages/count_tokens", messages, suffix="count_tokens")
         app.add_route(f"{prefix}/models", models)
         app.add_route(f"{prefix}/models/{{model_id:path}}", models, suffix="item")
-    app.add_route("/key/generate", KeyGenerate(keys, max_body))
-    app.add_route("/spend/keys", SpendByKey(runtime.queries))
+    if admin_app is None:
+        management.install(app, max_body)
+        app.add_route("/spend/keys", SpendByKey(runtime.queries))
+    else:
+        admin_app.add_route("/spend/keys", SpendByKey(runtime.queries))
     control = RoutingControl(router, strategy=config.routing.strategy,
                              is_shared=uses_shared_stats(config))
     app.add_route("/control/deployments", Deployments(control))
@@ -94,4 +103,18 @@ def create_app(config: LLMuxConfig) -> falcon.asgi.App[Any, Any]:
         app.add_route(config.metrics.path, MetricsResource(metrics))
     app.add_route("/health/live", Liveness())
     app.add_route("/health/ready", Readiness(runtime.readiness_checks()))
+    return app
+
+
+def _management_app(config: LLMuxConfig, management: ManagementAPI,
+                    context: RequestContextMiddleware) -> falcon.asgi.App[Any, Any]:
+    """The app served on ``server.admin_port``: the management API and liveness only.
+
+    Its lifespan is not run: the main app's ``Lifecycle`` starts and stops it (see
+    ``ingress.control.admin_server``).
+    """
+    app: falcon.asgi.App[Any, Any] = falcon.asgi.App(middleware=[context], cors_enable=False)
+    install_error_handlers(app)
+    management.install(app, config.server.max_body_bytes)
+    app.add_route("/health/live", Liveness())
     return app
