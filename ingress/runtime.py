@@ -23,6 +23,7 @@ from projections import KeyRecord, open_queries
 from router_engine import StatsStore, stats_store_from_config
 from schemas.config import LLMuxConfig, duration_seconds
 from schemas.errors import ServiceUnavailable
+from schemas.events import EntityState
 
 __all__ = ["Queries", "Runtime", "build_runtime"]
 
@@ -35,6 +36,7 @@ class Queries(Protocol):
 
     async def spend_by_key(self, key_id: str | None = None) -> list[dict[str, Any]]: ...
     async def keys(self) -> list[KeyRecord]: ...
+    async def control_entities(self) -> list[EntityState]: ...
     async def aclose(self) -> None: ...
 
 
@@ -100,7 +102,8 @@ def build_runtime(config: LLMuxConfig) -> Runtime:
         jobs: list[Job] = []
         spill = data_dir / f"outbox-{config.server.port}.spill"
     else:
-        bus = LocalBus(str(data_dir / "bus.db"))
+        # NOTE: admin events are never pruned, so every start replays them all (AdminFeed).
+        bus = LocalBus(str(data_dir / "bus.db"), retain=(f"{prefix}.admin.>",))
         queries = open_queries(sqlite_path=str(data_dir / "projections.db"))
         jobs = processes.standalone_jobs(config, bus)
         spill = data_dir / "outbox.spill"
