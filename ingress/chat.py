@@ -60,7 +60,8 @@ class ChatService:
     def begin(self, request_id: str, caller: Caller, request: CallRequest,
               endpoint: str = "chat.completions") -> RequestScope:
         """Check the model exists and the caller may use it; raises before any upstream call."""
-        caller.check_model(request.model)
+        # NOTE: every request type the services validate carries OpenAI's ``user`` (end user).
+        caller.check_model(request.model, end_user=getattr(request, "user", None))
         self._router.resolve(request.model)
         return RequestScope(request_id=request_id, caller=caller, endpoint=endpoint,
                             model_requested=request.model, is_streaming=request.is_streaming)

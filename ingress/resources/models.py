@@ -8,7 +8,7 @@ import orjson
 
 from ingress.auth import Caller
 from router_engine import Router
-from schemas.errors import LLMuxError, ModelNotFound
+from schemas.errors import ModelNotFound
 
 __all__ = ["Models"]
 
@@ -32,14 +32,7 @@ class Models:
         resp.data = orjson.dumps(self._model_object(model_id))
 
     def _visible(self, caller: Caller) -> list[str]:
-        visible = []
-        for name in self._router.model_names():
-            try:
-                caller.check_model(name)
-            except LLMuxError:
-                continue
-            visible.append(name)
-        return visible
+        return [name for name in self._router.model_names() if caller.may_use(name)]
 
     def _model_object(self, name: str) -> dict[str, object]:
         owner = self._router.resolve(name)[0].provider_name
