@@ -18,8 +18,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import TracebackType
 
-__all__ = ["BenchProcess", "ProcessSet", "StartupError", "rss_kib", "tree_cpu_seconds",
-           "tree_rss_kib"]
+__all__ = ["BenchProcess", "ProcessSet", "StartupError", "core_busy_seconds", "rss_kib",
+           "tree_cpu_seconds", "tree_rss_kib"]
 
 _TICK = os.sysconf("SC_CLK_TCK")
 
@@ -76,6 +76,17 @@ def _cpu_seconds(pid: int) -> float:
     except (FileNotFoundError, ProcessLookupError):
         return 0.0
     return (int(fields[11]) + int(fields[12])) / _TICK  # utime + stime
+
+
+def core_busy_seconds(core: int) -> float:
+    """Seconds core ``core`` was not idle since boot (incl. steal: time the VM did not get)."""
+    with open("/proc/stat") as stat:
+        for line in stat:
+            if line.startswith(f"cpu{core} "):
+                user, nice, system, _idle, _iowait, irq, softirq, steal = (
+                    int(v) for v in line.split()[1:9])
+                return (user + nice + system + irq + softirq + steal) / _TICK
+    return 0.0
 
 
 def tree_cpu_seconds(pid: int) -> float:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -18,6 +19,7 @@ from typing import Any
 from bench.driver import LoadSpec, run_load
 from bench.litellm_env import LiteLLMTarget
 from bench.llmux_env import LLMuxTarget
+from bench.procs import core_busy_seconds
 from bench.report import RESULTS_DIR
 from bench.targets import (
     BenchContext,
@@ -115,14 +117,23 @@ def load(ctx: BenchContext, opts: BenchOptions, endpoint: Endpoint, model: str, 
 def _measured(ctx: BenchContext, opts: BenchOptions, endpoint: Endpoint,
               spec: LoadSpec) -> dict[str, Any]:
     proc = endpoint.process
+    core = ctx.gateway_core
     cpu_before = proc.cpu_seconds() if proc else 0.0
+    core_before = core_busy_seconds(core) if core is not None else 0.0
+    started = time.monotonic()
     result = run_load(spec, core=ctx.load_core, prefer_wrk=opts.prefer_wrk)
+    wall = time.monotonic() - started
     data = result.to_json()
     if proc is not None:
         used = proc.cpu_seconds() - cpu_before
         data["gateway_cpu_pct"] = 100 * used / result.duration_s if result.duration_s else None
         data["gateway_rss_mib"] = proc.rss_kib() / 1024
         data["gateway_alive"] = proc.alive()
+        if core is not None and wall > 0:
+            # NOTE: busy time on the gateway's core that the gateway did not use = other work
+            # (another process, or the hypervisor's steal). Above a few % the run is disturbed.
+            foreign = core_busy_seconds(core) - core_before - used
+            data["foreign_cpu_on_gateway_core_pct"] = max(0.0, 100 * foreign / wall)
     return data
 
 

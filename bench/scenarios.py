@@ -29,6 +29,7 @@ __all__ = ["SCENARIOS", "run_scenario"]
 MODEL = "bench-model"
 HOLD_MODEL = "bench-hold"
 Payload = dict[str, Any]
+DISTURBED_PCT = 10
 
 
 def _ok(r: dict[str, Any]) -> bool:
@@ -41,6 +42,11 @@ def _status(r: dict[str, Any]) -> str:
 
 def _notes(results: dict[str, dict[str, Any]]) -> list[str]:
     notes = [f"{name}: {note}" for name, r in results.items() for note in r.get("notes", [])]
+    disturbed = [name for name, r in results.items()
+                 if (r.get("foreign_cpu_on_gateway_core_pct") or 0) > DISTURBED_PCT]
+    if disturbed:
+        notes.append(f"DISTURBED: other work used more than {DISTURBED_PCT} % of the gateway's "
+                     f"core during {', '.join(disturbed)}; rerun on a quiet machine")
     notes += [f"{name}: {_status(r)} — {_brief(str(r.get('unavailable') or r.get('failed')))}"
               for name, r in results.items() if not _ok(r)]
     return notes
@@ -111,11 +117,11 @@ def scenario_a(ctx: BenchContext, opts: BenchOptions, governed: bool = False) ->
     results = run_targets(ctx, build_targets(opts, governed=governed), models,
                           lambda ep: load(ctx, opts, ep, MODEL, concurrency=opts.concurrency_a))
     rows = [[n, r["rps"], 100 * r["rps"] / bound, r["mean_ms"], r["p99_ms"], r["errors"],
-             r.get("gateway_cpu_pct"), r["tool"]] if _ok(r) else [n, _status(r)]
-            + [None] * 6 for n, r in results.items()]
+             r.get("gateway_cpu_pct"), r.get("foreign_cpu_on_gateway_core_pct"), r["tool"]]
+            if _ok(r) else [n, _status(r)] + [None] * 7 for n, r in results.items()]
     title = f"(a) closed loop, {opts.concurrency_a} in flight, {opts.latency_a_ms:g} ms upstream"
     table(title, ["target", "req/s", "% of bound", "mean ms", "p99 ms", "errors",
-                  "gateway CPU %", "driver"], rows,
+                  "gateway CPU %", "other CPU % on its core", "driver"], rows,
           [f"bound = {opts.concurrency_a} / {opts.latency_a_ms / 1000:g} s = {bound:,.0f} req/s",
            *_notes(results)])
     ratios = _ratios("(a)", results, [("req/s", _pick("rps")), ("mean ms", _pick("mean_ms")),
@@ -158,12 +164,13 @@ def scenario_c(ctx: BenchContext, opts: BenchOptions, governed: bool = False) ->
 
     results = run_targets(ctx, build_targets(opts, governed=governed), models, measure)
     rows = [[n, *(r["levels"][str(c)]["rps"] for c in opts.saturation_levels), r["rps"],
-             r["p99_ms"], r["errors"], r.get("gateway_cpu_pct")] if _ok(r)
-            else [n, _status(r)] + [None] * (len(opts.saturation_levels) + 3)
+             r["p99_ms"], r["errors"], r.get("gateway_cpu_pct"),
+             r.get("foreign_cpu_on_gateway_core_pct")] if _ok(r)
+            else [n, _status(r)] + [None] * (len(opts.saturation_levels) + 4)
             for n, r in results.items()]
     table("(c) saturation, 0 ms upstream (req/s by concurrency)",
           ["target", *(f"c={c}" for c in opts.saturation_levels), "max req/s", "p99 ms at max",
-           "errors at max", "gateway CPU %"], rows, _notes(results))
+           "errors at max", "gateway CPU %", "other CPU % on its core"], rows, _notes(results))
     ratios = _ratios("(c)", results, [("max req/s", _pick("rps")),
                                       ("p99 ms at max", _pick("p99_ms"))])
     return {"params": {"levels": opts.saturation_levels}, "results": results, "ratios": ratios}
