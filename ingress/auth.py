@@ -99,7 +99,12 @@ class Caller:
             )
 
     def require_admin(self) -> None:
-        """Raise unless a proxy admin (or, for reads, a proxy admin viewer) is calling."""
+        """Raise unless a proxy admin (the master key, or a key acting as one) is calling."""
+        if not self.is_admin:
+            raise PermissionDenied("This endpoint needs an admin key.", code="admin_required")
+
+    def require_admin_read(self) -> None:
+        """Raise unless a proxy admin or a proxy admin viewer is calling (read-only endpoints)."""
         if self.role not in ADMIN_ROLES:
             raise PermissionDenied("This endpoint needs an admin key.", code="admin_required")
 

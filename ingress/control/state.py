@@ -206,17 +206,18 @@ class ControlState:
         return list(found)
 
     def _limited_path(self, caller: LimitSubject, end_user: str | None) -> list[LimitedEntity]:
-        path = [LimitedEntity.of(entity) for entity in (caller.key, caller.user, caller.team)
-                if entity is not None]
-        org = self.org(caller.org_id)
-        if org is not None:
-            member = org.member(caller.user.user_id) if caller.user else None
-            if member is not None and member.max_budget_micros is not None:
-                member_limits = EntityLimits(max_budget_micros=member.max_budget_micros,
-                                             budget_duration=org.limits.budget_duration)
-                path.append(LimitedEntity(f"orgmember:{org.org_id}:{member.user_id}",
-                                          member_limits, org.created_at))
-            path.append(LimitedEntity.of(org))
+        # NOTE: entities are read from the state, not from the caller: a caller resolved before
+        # a change must not put stale limits in the cache of the new generation.
+        key = self.key(caller.key.key_id) or caller.key if caller.key else None
+        path: list[LimitedEntity] = []
+        org = None
+        if key is not None:
+            user, team = self.user(key.user_id), self.team(key.team_id)
+            path.extend(LimitedEntity.of(entity) for entity in (key, user, team)
+                        if entity is not None)
+            org = self.org(self.key_org_id(key))
+            if org is not None:
+                path.extend(_org_path(org, user))
         end_user_state = self.end_user(end_user)
         if end_user_state is not None:
             path.append(LimitedEntity.of(end_user_state))
@@ -251,6 +252,19 @@ class ControlState:
 
     def __len__(self) -> int:
         return len(self._keys)
+
+
+def _org_path(org: OrgState, user: UserState | None) -> list[LimitedEntity]:
+    """The org member's own budget (if any), then the org's limits."""
+    path = []
+    member = org.member(user.user_id) if user is not None else None
+    if member is not None and member.max_budget_micros is not None:
+        member_limits = EntityLimits(max_budget_micros=member.max_budget_micros,
+                                     budget_duration=org.limits.budget_duration)
+        path.append(LimitedEntity(f"orgmember:{org.org_id}:{member.user_id}", member_limits,
+                                  org.created_at))
+    path.append(LimitedEntity.of(org))
+    return path
 
 
 def _sorted(values: Iterable[S], by: Callable[[S], str]) -> list[S]:
