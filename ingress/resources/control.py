@@ -1,4 +1,5 @@
-"""``/control/deployments``: routing state per deployment, and admin cooldowns (master key)."""
+"""``/control/deployments``: routing state per deployment (admins and admin viewers), and
+cooldowns (admins: the master key, or a key acting as a proxy admin)."""
 
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ class Deployments:
 
     async def on_get(self, req: falcon.asgi.Request, resp: falcon.asgi.Response) -> None:
         caller: Caller = req.context.caller
-        caller.require_admin()
+        caller.require_admin_read()
         _json(resp, self._control.deployments())
 
 

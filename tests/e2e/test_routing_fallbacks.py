@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -161,3 +162,21 @@ def test_control_endpoints_are_admin_only_and_validate(base_url: str) -> None:
     listing = httpx.get(f"{base_url}/control/deployments", headers=ADMIN, timeout=10).json()
     assert listing["stats_backend"] == "redis" and listing["strategy"] == "simple-shuffle"
     assert listing["stale"] is False
+
+
+def test_control_endpoints_move_to_the_admin_port(tmp_path: Path) -> None:
+    port, admin_port = free_port(), free_port()
+    config = write_config(tmp_path / "llmux.yaml", {
+        "server": {"admin_port": admin_port},
+        "deployment": {"mode": "standalone", "data_dir": str(tmp_path / "data")},
+        "auth": {"master_key": MASTER},
+        "providers": [{"name": "mock", "type": "mock", "models": ["mock-gpt"]}],
+    })
+    with gateway(config, port, tmp_path / "gateway.log"):
+        admin = f"http://127.0.0.1:{admin_port}/control/deployments"
+        listing = httpx.get(admin, headers=ADMIN, timeout=10)
+        assert listing.status_code == 200 and listing.json()["stats_backend"] == "memory"
+        assert [row["id"] for row in listing.json()["data"]] == ["mock/mock-gpt"]
+        public = httpx.get(f"http://127.0.0.1:{port}/control/deployments", headers=ADMIN,
+                           timeout=10)
+        assert public.status_code == 404
