@@ -97,8 +97,9 @@ def create_app(config: LLMuxConfig) -> falcon.asgi.App[Any, Any]:
         admin_app.add_route("/spend/keys", SpendByKey(runtime.queries))
     control = RoutingControl(router, strategy=config.routing.strategy,
                              is_shared=uses_shared_stats(config))
-    app.add_route("/control/deployments", Deployments(control))
-    app.add_route("/control/deployments/cooldown", DeploymentCooldown(control, max_body))
+    control_app = app if admin_app is None else admin_app  # NOTE: management lives on admin_port
+    control_app.add_route("/control/deployments", Deployments(control))
+    control_app.add_route("/control/deployments/cooldown", DeploymentCooldown(control, max_body))
     if config.metrics.enabled:
         app.add_route(config.metrics.path, MetricsResource(metrics))
     app.add_route("/health/live", Liveness())
