@@ -1,10 +1,13 @@
 """The control read model: organizations, teams, users, end users, keys and memberships.
 
 Built from admin events. Each event carries the whole entity after the change, so the projection
-puts that snapshot (or deletes the row when the entity was deleted): the derivation is pure and a
-rebuild is row-for-row identical. Each entity is a row with a few columns to filter on and its
-canonical JSON (``data``, sorted keys); ``control_memberships`` lists team and organization
-members with their roles. Never a raw key: keys are stored by id and HMAC hash.
+puts that snapshot, or turns the row into a tombstone (``data`` NULL) when the entity was deleted,
+unless the row already holds a newer revision: the same rule the gateways apply in memory, so the
+read model and every instance agree even when concurrent changes reach the log out of revision
+order. The derivation is pure and a rebuild is row-for-row identical. Each entity is a row with
+its revision, a few columns to filter on and its canonical JSON (``data``, sorted keys);
+``control_memberships`` lists team and organization members with their roles. Never a raw key:
+keys are stored by id and HMAC hash.
 
 The gateway loads every entity from here at startup, then follows admin events on the bus.
 """
@@ -39,6 +42,7 @@ __all__ = [
     "PostgresControlView",
     "SQLiteControlView",
     "decode_entity",
+    "entities_query",
 ]
 
 
@@ -94,8 +98,8 @@ class ControlView(View):
         for table in CONTROL_TABLES.values():
             extra = "".join(f", {column} {_column_type(column)}" for column in table.columns)
             statements.append(
-                f"CREATE TABLE IF NOT EXISTS {table.name} ({table.id_column} TEXT PRIMARY KEY"
-                f"{extra}, data TEXT NOT NULL)")
+                f"CREATE TABLE IF NOT EXISTS {table.name} ({table.id_column} TEXT PRIMARY KEY, "
+                f"revision BIGINT NOT NULL{extra}, data TEXT)")
         statements.append(
             f"CREATE TABLE IF NOT EXISTS {_MEMBERSHIPS} (scope TEXT NOT NULL, "
             "scope_id TEXT NOT NULL, user_id TEXT NOT NULL, role TEXT NOT NULL, "
@@ -117,8 +121,7 @@ class ControlView(View):
         """Every entity: orgs, teams, users, end users, then keys (each ordered by id)."""
         found: list[EntityState] = []
         for table in CONTROL_TABLES.values():
-            rows = self.store.select(
-                f"SELECT data FROM {table.name} ORDER BY {table.id_column}")
+            rows = self.store.select(entities_query(table))
             found.extend(decode_entity(table, row[0]) for row in rows)
         return found
 
@@ -131,7 +134,7 @@ class ControlView(View):
 
     def _apply(self, cursor: Cursor, outcome: ChangeOutcome) -> None:
         table = CONTROL_TABLES.get(outcome.kind)
-        if table is None:
+        if table is None or self._is_stale(cursor, table, outcome):
             return
         mark = self.store.placeholder
         cursor.execute(f"DELETE FROM {table.name} WHERE {table.id_column} = {mark}",
@@ -139,19 +142,27 @@ class ControlView(View):
         if outcome.kind in (TeamState.KIND, OrgState.KIND):
             cursor.execute(f"DELETE FROM {_MEMBERSHIPS} WHERE scope = {mark} AND "
                            f"scope_id = {mark}", (outcome.kind, outcome.entity_id))
-        if outcome.after is None:
-            return
-        columns = (table.id_column, *table.columns, "data")
+        columns = (table.id_column, "revision", *table.columns, "data")
+        values: tuple[Any, ...] = (outcome.entity_id, outcome.revision,
+                                   *([None] * len(table.columns)), None)
+        if outcome.after is not None:
+            values = (outcome.entity_id, outcome.revision, *table.values(outcome.after),
+                      encode_entity(outcome.after))
         marks = ", ".join([mark] * len(columns))
         cursor.execute(f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({marks})",
-                       (outcome.entity_id, *table.values(outcome.after),
-                        encode_entity(outcome.after)))
-        members = _members(outcome.after)
+                       values)
+        members = _members(outcome.after) if outcome.after is not None else []
         if members:
             cursor.executemany(
                 f"INSERT INTO {_MEMBERSHIPS} (scope, scope_id, user_id, role) "
                 f"VALUES ({mark}, {mark}, {mark}, {mark})",
                 [(outcome.kind, outcome.entity_id, user_id, role) for user_id, role in members])
+
+    def _is_stale(self, cursor: Cursor, table: ControlTable, outcome: ChangeOutcome) -> bool:
+        cursor.execute(f"SELECT revision FROM {table.name} WHERE {table.id_column} = "
+                       f"{self.store.placeholder}", (outcome.entity_id,))
+        rows = cursor.fetchall()
+        return bool(rows) and int(rows[0][0]) > outcome.revision
 
 
 def _members(entity: EntityState) -> list[tuple[str, str]]:
@@ -163,7 +174,13 @@ def _members(entity: EntityState) -> list[tuple[str, str]]:
 
 
 def _column_type(column: str) -> str:
-    return "INTEGER NOT NULL" if column == "blocked" else "TEXT"
+    return "INTEGER" if column == "blocked" else "TEXT"
+
+
+def entities_query(table: ControlTable) -> str:
+    """The live entities of ``table`` (tombstones left out), ordered by id."""
+    return (f"SELECT data FROM {table.name} WHERE data IS NOT NULL "
+            f"ORDER BY {table.id_column}")
 
 
 class SQLiteControlView(ControlView):

@@ -17,7 +17,7 @@ from typing import Any
 
 import asyncpg
 
-from projections.control import CONTROL_TABLES, decode_entity
+from projections.control import CONTROL_TABLES, decode_entity, entities_query
 from projections.keys import KEY_COLUMNS, KeyRecord
 from projections.spend import SpendRow
 from schemas.errors import ServiceUnavailable
@@ -122,8 +122,7 @@ class SQLiteSpendQueries(SpendQueries):
     async def control_entities(self) -> list[EntityState]:
         found: list[EntityState] = []
         for table in CONTROL_TABLES.values():
-            query = f"SELECT data FROM {table.name} ORDER BY {table.id_column}"
-            rows = await asyncio.to_thread(self._select, table.name, query, ())
+            rows = await asyncio.to_thread(self._select, table.name, entities_query(table), ())
             found.extend(decode_entity(table, row[0]) for row in rows)
         return found
 
@@ -170,8 +169,7 @@ class PostgresSpendQueries(SpendQueries):
     async def control_entities(self) -> list[EntityState]:
         found: list[EntityState] = []
         for table in CONTROL_TABLES.values():
-            rows = await self._fetch(
-                f"SELECT data FROM {table.name} ORDER BY {table.id_column}")
+            rows = await self._fetch(entities_query(table))
             found.extend(decode_entity(table, row[0]) for row in rows)
         return found
 

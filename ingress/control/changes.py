@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+import msgspec
+
 from ingress.auth import Caller
 from ingress.control.state import ControlState
 from schemas.events import AdminChange, EventEnvelope
@@ -45,6 +47,8 @@ class ChangeRecorder:
         self._sink = sink
 
     def record(self, context: ChangeContext, change: AdminChange) -> EventEnvelope:
+        """Stamp the entity's next revision on ``after``, apply the event here, publish it."""
+        change = self._with_revision(change, context)
         envelope = EventEnvelope.wrap(
             change, actor=context.caller.actor, request_id=context.request_id,
             occurred_at=context.now, event_id=uuid.uuid4(),
@@ -52,3 +56,12 @@ class ChangeRecorder:
         self._state.apply_change(change, envelope.occurred_at)
         self._sink.publish_nowait(envelope)
         return envelope
+
+    def _with_revision(self, change: AdminChange, context: ChangeContext) -> AdminChange:
+        outcome = change.outcome(context.now)
+        after = getattr(change, "after", None)
+        if outcome is None or after is None:
+            return change  # a deletion's revision follows from ``before``; KeyCreated is new
+        revision = self._state.next_revision(outcome.kind, outcome.entity_id)
+        return msgspec.structs.replace(
+            change, after=msgspec.structs.replace(after, revision=revision))

@@ -2,9 +2,11 @@
 
 It changes only by applying admin events (``apply``), the same events every other instance
 applies, so all instances converge on the same state. Each event carries the whole entity after
-the change, so applying is "put ``after``" or "remove": idempotent, and a replay of any suffix of
-the log, in order, ends in the same state. At startup the state is loaded from the control
-projection, then every admin event on the bus is applied on top.
+the change, so applying is "put ``after``" or "remove", guarded by the entity's revision: an event
+older than what is applied (the bus echoing this instance's own change after a newer local one, a
+replay at startup) is skipped, so a block or a deletion is never undone, even for a moment. At
+startup the state is loaded from the control projection, then every admin event on the bus is
+applied on top.
 
 Authentication reads it with one dict lookup by key hash; nothing here touches a database.
 """
@@ -64,6 +66,8 @@ class ControlState:
         self._teams: dict[str, TeamState] = {}
         self._orgs: dict[str, OrgState] = {}
         self._end_users: dict[str, EndUserState] = {}
+        self._revisions: dict[tuple[str, str], int] = {}
+        """The revision applied per entity, deleted ones included (their tombstones)."""
         self.generation = 0
         """Bumped by every change: anything derived from the state is stale once it moves."""
         self._limits: dict[tuple[str | None, str, str | None], tuple[Limit, ...]] = {}
@@ -91,21 +95,32 @@ class ControlState:
         if outcome is not None:
             self.apply_outcome(outcome)
 
-    def apply_outcome(self, outcome: ChangeOutcome) -> None:
-        kind, entity_id, after = outcome
+    def apply_outcome(self, outcome: ChangeOutcome) -> bool:
+        """Apply unless an equal or newer revision of the entity is applied; True if applied."""
+        kind, entity_id, after, revision = outcome
+        if revision < self._revisions.get((kind, entity_id), -1):
+            return False
+        self._revisions[(kind, entity_id)] = revision
         if after is None:
             self._remove(kind, entity_id)
         else:
             self.put(after)
         self.generation += 1
+        return True
+
+    def next_revision(self, kind: str, entity_id: str) -> int:
+        """The revision of the next change of an entity (after a deletion too)."""
+        return self._revisions.get((kind, entity_id), -1) + 1
 
     def load(self, entities: Iterable[EntityState]) -> None:
         """Put every entity (a snapshot from the control projection)."""
         for entity in entities:
-            self.put(entity)
+            self.apply_outcome(ChangeOutcome(entity.KIND, entity.entity_id, entity,
+                                             entity.revision))
         self.generation += 1
 
     def put(self, entity: EntityState) -> None:
+        """Store ``entity`` as is (no revision check: use ``apply_outcome`` for changes)."""
         match entity:
             case KeyState():
                 self._put_key(entity)

@@ -68,12 +68,25 @@ EntityState = KeyState | UserState | TeamState | OrgState | EndUserState
 
 
 class ChangeOutcome(NamedTuple):
-    """What an admin event leaves behind: entity ``kind``/``entity_id`` is now ``after``."""
+    """What an admin event leaves behind: entity ``kind``/``entity_id`` is now ``after``.
+
+    Apply it only if ``revision`` is at least the revision already applied to that entity (or to
+    its deletion): a late event then never undoes a newer one.
+    """
 
     kind: str
     entity_id: str
     after: EntityState | None
     """The entity after the change; None when it was deleted."""
+    revision: int
+    """``after.revision``, or for a deletion ``before.revision + 1``."""
+
+
+def _outcome(kind: str, entity_id: str, before: EntityState | None,
+             after: EntityState | None) -> ChangeOutcome:
+    if after is not None:
+        return ChangeOutcome(kind, entity_id, after, after.revision)
+    return ChangeOutcome(kind, entity_id, None, before.revision + 1 if before else 0)
 
 
 class AdminChange(EventPayload, frozen=True, kw_only=True):
@@ -126,7 +139,7 @@ class KeyCreated(AdminChange, frozen=True, kw_only=True):
         )
 
     def outcome(self, occurred_at: datetime) -> ChangeOutcome:
-        return ChangeOutcome(KeyState.KIND, self.key_id, self.state(occurred_at))
+        return _outcome(KeyState.KIND, self.key_id, None, self.state(occurred_at))
 
 
 class KeyChange(AdminChange, frozen=True, kw_only=True):
@@ -135,7 +148,7 @@ class KeyChange(AdminChange, frozen=True, kw_only=True):
     after: KeyState | None = None
 
     def outcome(self, occurred_at: datetime) -> ChangeOutcome:
-        return ChangeOutcome(KeyState.KIND, self.key_id, self.after)
+        return _outcome(KeyState.KIND, self.key_id, self.before, self.after)
 
 
 class KeyUpdated(KeyChange, frozen=True, kw_only=True):
@@ -166,7 +179,7 @@ class UserChange(AdminChange, frozen=True, kw_only=True):
     after: UserState | None = None
 
     def outcome(self, occurred_at: datetime) -> ChangeOutcome:
-        return ChangeOutcome(UserState.KIND, self.user_id, self.after)
+        return _outcome(UserState.KIND, self.user_id, self.before, self.after)
 
 
 class UserCreated(UserChange, frozen=True, kw_only=True):
@@ -187,7 +200,7 @@ class TeamChange(AdminChange, frozen=True, kw_only=True):
     after: TeamState | None = None
 
     def outcome(self, occurred_at: datetime) -> ChangeOutcome:
-        return ChangeOutcome(TeamState.KIND, self.team_id, self.after)
+        return _outcome(TeamState.KIND, self.team_id, self.before, self.after)
 
 
 class TeamCreated(TeamChange, frozen=True, kw_only=True):
@@ -229,7 +242,7 @@ class OrganizationChange(AdminChange, frozen=True, kw_only=True):
     after: OrgState | None = None
 
     def outcome(self, occurred_at: datetime) -> ChangeOutcome:
-        return ChangeOutcome(OrgState.KIND, self.organization_id, self.after)
+        return _outcome(OrgState.KIND, self.organization_id, self.before, self.after)
 
 
 class OrganizationCreated(OrganizationChange, frozen=True, kw_only=True):
@@ -268,7 +281,7 @@ class EndUserChange(AdminChange, frozen=True, kw_only=True):
     after: EndUserState | None = None
 
     def outcome(self, occurred_at: datetime) -> ChangeOutcome:
-        return ChangeOutcome(EndUserState.KIND, self.end_user_id, self.after)
+        return _outcome(EndUserState.KIND, self.end_user_id, self.before, self.after)
 
 
 class EndUserCreated(EndUserChange, frozen=True, kw_only=True):

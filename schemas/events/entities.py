@@ -2,8 +2,10 @@
 
 Every admin event that changes an entity carries the whole entity as it was (``before``) and as it
 is now (``after``), never a diff. Applying an event is therefore "put ``after``" (or "remove" when
-``after`` is None): idempotent, and the same in the ingress's in-memory state and in the control
-projection, so replaying any suffix of the log in order converges to the same state.
+``after`` is None), guarded by the entity's ``revision``: a change is applied only if its revision
+is at least the one already applied (a deletion counts as revision ``before.revision + 1``). So
+applying is idempotent, an event that arrives late never undoes a newer one, and every reader (the
+ingress's in-memory state, the control projection) ends in the same state.
 
 Money is integer micro-dollars; ``budget_duration`` is the canonical text (``1h``, ``1d``, ``7d``,
 ``30d``, ``1mo``) or None for a lifetime budget; times are UTC. Never a raw key: a key is known by
@@ -98,6 +100,8 @@ class KeyState(msgspec.Struct, frozen=True, kw_only=True):
     rotation_count: int = 0
     last_rotation_at: datetime | None = None
     updated_at: datetime | None = None
+    revision: int = 0
+    """Bumped by every change; a change with a lower revision than the one applied is stale."""
 
     @property
     def entity_id(self) -> str:
@@ -120,6 +124,8 @@ class UserState(msgspec.Struct, frozen=True, kw_only=True):
     limits: EntityLimits = EntityLimits()
     blocked: bool = False
     updated_at: datetime | None = None
+    revision: int = 0
+    """Bumped by every change; a change with a lower revision than the one applied is stale."""
 
     @property
     def entity_id(self) -> str:
@@ -148,6 +154,8 @@ class TeamState(msgspec.Struct, frozen=True, kw_only=True):
     limits: EntityLimits = EntityLimits()
     blocked: bool = False
     updated_at: datetime | None = None
+    revision: int = 0
+    """Bumped by every change; a change with a lower revision than the one applied is stale."""
 
     @property
     def entity_id(self) -> str:
@@ -184,6 +192,8 @@ class OrgState(msgspec.Struct, frozen=True, kw_only=True):
     limits: EntityLimits = EntityLimits()
     blocked: bool = False
     updated_at: datetime | None = None
+    revision: int = 0
+    """Bumped by every change; a change with a lower revision than the one applied is stale."""
 
     @property
     def entity_id(self) -> str:
@@ -209,6 +219,8 @@ class EndUserState(msgspec.Struct, frozen=True, kw_only=True):
     limits: EntityLimits = EntityLimits()
     blocked: bool = False
     updated_at: datetime | None = None
+    revision: int = 0
+    """Bumped by every change; a change with a lower revision than the one applied is stale."""
 
     @property
     def entity_id(self) -> str:

@@ -124,3 +124,28 @@ def test_a_key_org_is_its_own_or_its_team_or_its_user() -> None:
     assert state.key_org_id(key("b", team_id="t1", user_id="u1")) == "o-team"
     assert state.key_org_id(key("c", user_id="u1")) == "o-user"
     assert state.key_org_id(key("d")) is None
+
+
+def test_a_late_event_never_undoes_a_newer_one() -> None:
+    state = ControlState()
+    k0 = key("k1")
+    unblocked = msgspec.structs.replace(k0, revision=1)
+    blocked = msgspec.structs.replace(k0, blocked=True, revision=2)
+    state.load([k0])
+    # the local instance applied "unblock" then "block"; the bus echoes "unblock" late
+    state.apply(wrap(KeyBlocked(key_id="k1", before=unblocked, after=blocked)))
+    assert not state.apply_outcome(
+        KeyUpdated(key_id="k1", before=k0, after=unblocked).outcome(T0))
+    assert state.key("k1") == blocked
+    # a deletion is a tombstone: an older update arriving after it does not resurrect the key
+    state.apply(wrap(KeyDeleted(key_id="k1", before=blocked)))
+    assert not state.apply_outcome(KeyBlocked(key_id="k1", before=k0, after=blocked).outcome(T0))
+    assert state.key("k1") is None and state.key_by_hash("hash-k1") is None
+    assert state.next_revision("key", "k1") == 4  # a re-created entity outranks its tombstone
+    # equal revisions (two instances changed the same entity at once): the later one wins
+    state.load([user("u1")])
+    first = msgspec.structs.replace(user("u1"), user_alias="a", revision=1)
+    second = msgspec.structs.replace(user("u1"), user_alias="b", revision=1)
+    state.apply(wrap(UserUpdated(user_id="u1", before=user("u1"), after=first)))
+    state.apply(wrap(UserUpdated(user_id="u1", before=user("u1"), after=second)))
+    assert state.user("u1") == second
