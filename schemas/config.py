@@ -163,8 +163,14 @@ class ProviderConfig(_Record, frozen=True):
         if self.base_url is not None and not re.match(r"^https?://[^\s/]+", self.base_url):
             raise ValueError("base_url: expected an http:// or https:// URL")
         if self.type == "azure" and not self.base_url:
-            raise ValueError("base_url: azure needs your resource URL (https://NAME.openai.azure.com)")
+            raise ValueError("base_url: azure needs the resource URL (https://NAME.openai.azure.com)")
         _check_durations(self, "timeout", "stream_stall_timeout", "connect_timeout")
+        names = [m if isinstance(m, str) else m.name for m in self.models]
+        for index, name in enumerate(names):
+            if name in names[:index]:
+                # NOTE: a deployment's id is provider/name; two with one id would share stats.
+                raise ValueError(f"models[{index}]: model {name!r} is listed twice; give the "
+                                 "second its own provider entry")
 
     @property
     def model_entries(self) -> list[ModelEntry]:

@@ -81,6 +81,8 @@ providers:
     ("providers:\n  - {name: a, type: mock}\n  - {name: a, type: mock}\n",
      "providers[1].name: duplicate provider name 'a'"),
     ("- just\n- a list\n", "mapping at the top level"),
+    ("providers:\n  - {name: a, type: mock, models: [m, {name: m}]}\n",
+     "providers[0].models[1]: model 'm' is listed twice"),
 ])
 def test_errors_name_the_key_path(text: str, message: str) -> None:
     with pytest.raises(ConfigError) as info:
