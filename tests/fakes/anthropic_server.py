@@ -33,20 +33,16 @@ the first line printed is ``READY http://127.0.0.1:<port>``). From tests use
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import json
-import os
-import select
-import subprocess
-import sys
 from collections import deque
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 from aiohttp import web
+
+from tests.fakes.serving import fake_main, run_fake_subprocess, start_fake_app
 
 __all__ = ["SCENARIOS", "create_app", "run_anthropic_server", "start_anthropic_server"]
 
@@ -320,61 +316,19 @@ def _pieces(text: str) -> list[str]:
 async def start_anthropic_server(
     *, host: str = "127.0.0.1", port: int = 0, api_key: str = ""
 ) -> tuple[web.AppRunner, str]:
-    """Serve the fake in the running event loop; returns the runner (``await cleanup()``) and
-    the base URL."""
-    runner = web.AppRunner(create_app(api_key=api_key))
-    await runner.setup()
-    site = web.TCPSite(runner, host, port)
-    await site.start()
-    bound = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]  # set by start
-    return runner, f"http://{host}:{bound}"
+    """Serve the fake in the running event loop; returns the runner and the provider base URL."""
+    return await start_fake_app(create_app(api_key=api_key), host=host, port=port, path="")
 
 
-@contextlib.contextmanager
-def run_anthropic_server(*, api_key: str = "", timeout_s: float = 30.0) -> Iterator[str]:
+def run_anthropic_server(*, api_key: str = "", timeout_s: float = 30.0
+                     ) -> contextlib.AbstractContextManager[str]:
     """Run the fake as a subprocess on a free port; yields its base URL, stops it on exit."""
-    root = Path(__file__).resolve().parents[2]
-    command = [sys.executable, "-m", "tests.fakes.anthropic_server", "--port", "0",
-               "--api-key", api_key]
-    process = subprocess.Popen(command, cwd=root, stdout=subprocess.PIPE, text=True,
-                               env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    try:
-        yield _await_ready(process, timeout_s)
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
-
-
-def _await_ready(process: subprocess.Popen[str], timeout_s: float) -> str:
-    assert process.stdout is not None
-    readable, _, _ = select.select([process.stdout], [], [], timeout_s)
-    line = process.stdout.readline() if readable else ""
-    if not line.startswith("READY "):
-        raise RuntimeError(f"the fake Anthropic server did not start (got {line!r})")
-    return line.split(" ", 1)[1].strip()
-
-
-async def _serve(host: str, port: int, api_key: str) -> None:
-    runner, url = await start_anthropic_server(host=host, port=port, api_key=api_key)
-    print(f"READY {url}", flush=True)
-    try:
-        await asyncio.Event().wait()
-    finally:
-        await runner.cleanup()
+    return run_fake_subprocess("tests.fakes.anthropic_server", api_key=api_key, timeout_s=timeout_s)
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0] if __doc__ else None)
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8765)
-    parser.add_argument("--api-key", default="", help="the only x-api-key accepted (any if empty)")
-    args = parser.parse_args(argv)
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_serve(args.host, args.port, args.api_key))
+    fake_main(argv, description=__doc__.split("\n")[0] if __doc__ else "", default_port=8765,
+              default_api_key="", create_app=create_app, path="")
 
 
 if __name__ == "__main__":

@@ -42,23 +42,19 @@ tests use ``run_gemini_server()`` (a subprocess) or ``start_gemini_server()`` (i
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import hashlib
-import os
 import re
-import select
-import subprocess
-import sys
 import time
 from collections import deque
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import orjson
 from aiohttp import web
+
+from tests.fakes.serving import fake_main, run_fake_subprocess, start_fake_app
 
 __all__ = ["DEFAULT_API_KEY", "SCENARIOS", "create_app", "error_body", "run_gemini_server",
            "start_gemini_server"]
@@ -442,61 +438,19 @@ def _pieces(text: str) -> list[str]:
 async def start_gemini_server(
     *, host: str = "127.0.0.1", port: int = 0, api_key: str = DEFAULT_API_KEY
 ) -> tuple[web.AppRunner, str]:
-    """Serve the fake in the running event loop; returns the runner (``await cleanup()``) and
-    the provider ``base_url`` (``http://host:port/v1beta``)."""
-    runner = web.AppRunner(create_app(api_key=api_key), shutdown_timeout=1.0)
-    await runner.setup()
-    site = web.TCPSite(runner, host, port)
-    await site.start()
-    bound = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]  # set by start
-    return runner, f"http://{host}:{bound}/v1beta"
+    """Serve the fake in the running event loop; returns the runner and the provider base URL."""
+    return await start_fake_app(create_app(api_key=api_key), host=host, port=port, path="/v1beta")
 
 
-@contextlib.contextmanager
-def run_gemini_server(*, api_key: str = DEFAULT_API_KEY, timeout_s: float = 30.0) -> Iterator[str]:
-    """Run the fake as a subprocess on a free port; yields its ``base_url``, stops it on exit."""
-    root = Path(__file__).resolve().parents[2]
-    command = [sys.executable, "-m", "tests.fakes.gemini_server", "--port", "0",
-               "--api-key", api_key]
-    process = subprocess.Popen(command, cwd=root, stdout=subprocess.PIPE, text=True,
-                               env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    try:
-        yield _await_ready(process, timeout_s)
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
-
-
-def _await_ready(process: subprocess.Popen[str], timeout_s: float) -> str:
-    assert process.stdout is not None
-    readable, _, _ = select.select([process.stdout], [], [], timeout_s)
-    line = process.stdout.readline() if readable else ""
-    if not line.startswith("READY "):
-        raise RuntimeError(f"the fake Gemini server did not start (got {line!r})")
-    return line.split(" ", 1)[1].strip()
-
-
-async def _serve(host: str, port: int, api_key: str) -> None:
-    runner, url = await start_gemini_server(host=host, port=port, api_key=api_key)
-    print(f"READY {url}", flush=True)
-    try:
-        await asyncio.Event().wait()
-    finally:
-        await runner.cleanup()
+def run_gemini_server(*, api_key: str = DEFAULT_API_KEY, timeout_s: float = 30.0
+                     ) -> contextlib.AbstractContextManager[str]:
+    """Run the fake as a subprocess on a free port; yields its base URL, stops it on exit."""
+    return run_fake_subprocess("tests.fakes.gemini_server", api_key=api_key, timeout_s=timeout_s)
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="A fake Gemini API server.")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8766)
-    parser.add_argument("--api-key", default=DEFAULT_API_KEY, help="the only key accepted")
-    args = parser.parse_args(argv)
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_serve(args.host, args.port, args.api_key))
+    fake_main(argv, description="A fake Gemini API server.", default_port=8766,
+              default_api_key=DEFAULT_API_KEY, create_app=create_app, path="/v1beta")
 
 
 if __name__ == "__main__":
