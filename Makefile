@@ -31,7 +31,7 @@ check: $(STAMP)
 ## bench: the side-by-side benchmark (slow; never part of `make test`); uses Debian's wrk when it can
 bench: $(STAMP)
 	-command -v wrk >/dev/null 2>&1 || (command -v apt-get >/dev/null 2>&1 && apt-get install -y -q wrk >/dev/null 2>&1)
-	$(BIN)/python -m bench $(BENCH_ARGS)
+	$(BIN)/python -m bench --install-litellm $(BENCH_ARGS)
 
 services:
 	bash deploy/dev-services.sh
