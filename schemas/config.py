@@ -16,6 +16,7 @@ import msgspec
 from schemas.presets import NATIVE_PROVIDER_TYPES, OPENAI_COMPATIBLE_PRESETS
 
 __all__ = [
+    "AdmissionConfig",
     "AuthConfig",
     "BusConfig",
     "DatabaseConfig",
@@ -243,6 +244,20 @@ class RedisConfig(_Record, frozen=True):
     key_prefix: str = "llmux:"
 
 
+class AdmissionConfig(_Record, frozen=True):
+    """Rate limits and budget reservations on the hot path (the limits are admin events)."""
+
+    failure_policy: Literal["closed", "open"] = "closed"
+    """Distributed mode, Redis unreachable: ``closed`` refuses with 503; ``open`` admits against
+    this instance's own counters (so N instances together allow up to N times a limit)."""
+    default_max_tokens: int = 4096
+    """Output tokens reserved (tpm and budget) for a request that sets no ``max_tokens``."""
+
+    def __post_init__(self) -> None:
+        if self.default_max_tokens < 0:
+            raise ValueError("default_max_tokens: expected a non-negative integer")
+
+
 class BusConfig(_Record, frozen=True):
     """The outbox between the hot path and the bus."""
 
@@ -292,6 +307,7 @@ class LLMuxConfig(_Record, frozen=True):
     nats: NatsConfig = NatsConfig()
     database: DatabaseConfig = DatabaseConfig()
     redis: RedisConfig = RedisConfig()
+    admission: AdmissionConfig = AdmissionConfig()
     bus: BusConfig = BusConfig()
     ledger: LedgerConfig = LedgerConfig()
     metrics: MetricsConfig = MetricsConfig()
