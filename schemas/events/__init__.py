@@ -48,6 +48,7 @@ from schemas.events.admin import (
     UserDeleted,
     UserUpdated,
 )
+from schemas.events.budget import BudgetSoftLimitCrossed
 from schemas.events.entities import (
     ORG_ROLES,
     TEAM_ROLES,
@@ -72,6 +73,7 @@ from schemas.events.envelope import (
     derive_event_id,
     encode_envelope,
 )
+from schemas.events.gateway import GatewayStarted
 from schemas.events.request import RequestCompleted, RequestFailed, RequestRejected
 from schemas.events.usage import UsageRecorded
 
@@ -83,6 +85,7 @@ __all__ = [
     "TEAM_ROLES",
     "USER_ROLES",
     "AdminChange",
+    "BudgetSoftLimitCrossed",
     "ChangeOutcome",
     "EndUserBlocked",
     "EndUserChange",
@@ -95,6 +98,7 @@ __all__ = [
     "EntityState",
     "EventEnvelope",
     "EventPayload",
+    "GatewayStarted",
     "KeyBlocked",
     "KeyChange",
     "KeyCreated",
@@ -143,6 +147,7 @@ __all__ = [
 
 _ALL_TYPES: tuple[type[EventPayload], ...] = (
     RequestCompleted, RequestFailed, RequestRejected, UsageRecorded, *ADMIN_EVENT_TYPES,
+    BudgetSoftLimitCrossed, GatewayStarted,
 )
 EVENT_TYPES: dict[str, type[EventPayload]] = {cls.TYPE: cls for cls in _ALL_TYPES}
 

@@ -37,6 +37,7 @@ def test_event_types_are_pinned() -> None:
         "admin.team.member_added", "admin.team.member_removed", "admin.team.unblocked",
         "admin.team.updated",
         "admin.user.created", "admin.user.deleted", "admin.user.updated",
+        "budget.soft_limit_crossed", "gateway.started",
         "request.completed", "request.failed", "request.rejected", "usage.recorded",
     ]
     assert all(cls.VERSION >= 1 for cls in EVENT_TYPES.values())
