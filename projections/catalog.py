@@ -7,11 +7,12 @@ from typing import Any
 from projections.base import Projection
 from projections.control import ControlProjection, PostgresControlView, SQLiteControlView
 from projections.keys import KeyRegistryProjection, PostgresKeyRegistryView, SQLiteKeyRegistryView
+from projections.scope_spend import PostgresScopeSpendView, ScopeSpend, SQLiteScopeSpendView
 from projections.spend import PostgresSpendView, SpendByKeyDay, SQLiteSpendView
 
 __all__ = ["PROJECTION_NAMES", "open_projection", "open_projections"]
 
-PROJECTION_NAMES = ("spend", "keys", "control")
+PROJECTION_NAMES = ("spend", "keys", "control", "scope_spend")
 """Every projection, by the name its position is stored under."""
 
 
@@ -39,6 +40,10 @@ def open_projection(
             return ControlProjection(SQLiteControlView(path))
         case "control", None, str(url):
             return ControlProjection(PostgresControlView(url))
+        case "scope_spend", str(path), None:
+            return ScopeSpend(SQLiteScopeSpendView(path))
+        case "scope_spend", None, str(url):
+            return ScopeSpend(PostgresScopeSpendView(url))
     raise ValueError(f"unknown projection {name!r}; known: {', '.join(PROJECTION_NAMES)}")
 
 

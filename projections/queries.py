@@ -10,8 +10,8 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
-from datetime import date
+from collections.abc import Mapping, Sequence
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ import asyncpg
 
 from projections.control import CONTROL_TABLES, decode_entity, entities_query
 from projections.keys import KEY_COLUMNS, KeyRecord
+from projections.scope_spend import epoch_minute, started_query, sum_query
 from projections.spend import SpendRow
 from schemas.errors import ServiceUnavailable
 from schemas.events import EntityState
@@ -36,6 +37,8 @@ _SPEND_COLUMNS = (
     "reasoning_tokens, cost_micros"
 )
 _SPEND_ORDER = " ORDER BY day DESC, key_id"
+_SCOPE_TABLE = "spend_by_scope_minute"
+_STARTS_TABLE = "gateway_starts"
 _KEYS_QUERY = f"SELECT {', '.join(KEY_COLUMNS)} FROM key_registry ORDER BY key_id"
 
 
@@ -71,6 +74,27 @@ class SpendQueries(ABC):
 
         Orgs first, then teams, users, end users and keys, each ordered by id; empty while the
         projector has not created the read model.
+
+        Raises:
+            ServiceUnavailable: the projection store cannot be read now.
+        """
+
+    @abstractmethod
+    async def scope_spend(self, filters: Mapping[str, str], since: datetime) -> int:
+        """Micro-dollars spent by the usage matching ``filters`` from the minute of ``since`` on.
+
+        Args:
+            filters: column -> value, columns from ``key_id``, ``user_id``, ``team_id``,
+                ``org_id``, ``end_user``, ``model`` (the requested model).
+            since: start of a budget window (its whole first minute is counted).
+
+        Raises:
+            ServiceUnavailable: the projection store cannot be read now.
+        """
+
+    @abstractmethod
+    async def gateway_start_applied(self, event_id: str) -> bool:
+        """Whether the ``scope_spend`` read model has applied the ``gateway.started`` event.
 
         Raises:
             ServiceUnavailable: the projection store cannot be read now.
@@ -126,6 +150,17 @@ class SQLiteSpendQueries(SpendQueries):
             found.extend(decode_entity(table, row[0]) for row in rows)
         return found
 
+    async def scope_spend(self, filters: Mapping[str, str], since: datetime) -> int:
+        query = sum_query(list(filters), lambda _: "?")
+        params = (*filters.values(), epoch_minute(since))
+        rows = await asyncio.to_thread(self._select, _SCOPE_TABLE, query, params)
+        return int(rows[0][0]) if rows else 0
+
+    async def gateway_start_applied(self, event_id: str) -> bool:
+        rows = await asyncio.to_thread(self._select, _STARTS_TABLE, started_query("?"),
+                                       (event_id,))
+        return bool(rows)
+
     async def aclose(self) -> None:
         return None  # a connection is opened per read
 
@@ -172,6 +207,14 @@ class PostgresSpendQueries(SpendQueries):
             rows = await self._fetch(entities_query(table))
             found.extend(decode_entity(table, row[0]) for row in rows)
         return found
+
+    async def scope_spend(self, filters: Mapping[str, str], since: datetime) -> int:
+        query = sum_query(list(filters), lambda n: f"${n}")
+        rows = await self._fetch(query, *filters.values(), epoch_minute(since))
+        return int(rows[0][0]) if rows else 0
+
+    async def gateway_start_applied(self, event_id: str) -> bool:
+        return bool(await self._fetch(started_query("$1"), event_id))
 
     async def aclose(self) -> None:
         if self._pool is not None:

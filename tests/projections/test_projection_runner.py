@@ -101,9 +101,9 @@ class TestRunnerOnPostgres(PostgresBackend, RunnerContract):
 
 
 def test_projections_are_named(tmp_path: Path) -> None:
-    assert PROJECTION_NAMES == ("spend", "keys", "control")
+    assert PROJECTION_NAMES == ("spend", "keys", "control", "scope_spend")
     path = str(tmp_path / "projections.db")
-    with pytest.raises(ValueError, match="spend, keys, control"):
+    with pytest.raises(ValueError, match="spend, keys, control, scope_spend"):
         open_projection("budgets", sqlite_path=path)
     with pytest.raises(ValueError, match="exactly one"):
         open_projection("spend")
