@@ -251,7 +251,7 @@ class AdmissionConfig(_Record, frozen=True):
     """Distributed mode, Redis unreachable: ``closed`` refuses with 503; ``open`` admits against
     this instance's own counters (so N instances together allow up to N times a limit)."""
     default_max_tokens: int = 4096
-    """Output tokens reserved (tpm and budget) for a request that sets no ``max_tokens``."""
+    """Output tokens whose cost a request that sets no ``max_tokens`` reserves against budgets."""
 
     def __post_init__(self) -> None:
         if self.default_max_tokens < 0:
