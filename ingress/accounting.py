@@ -1,28 +1,38 @@
 """Turning one finished request into its events: the terminal request event and the usage event.
 
 The hot path only builds small frozen records and hands them to the outbox (``publish_nowait``,
-never awaited), so recording costs microseconds and never waits for the bus or a database.
+never awaited), so recording costs microseconds and never waits for the bus or a database. The
+admission's facts go the same way: a refusal is a ``request.rejected`` event (reason ``budget`` or
+``rate_limit``), a crossed soft budget a ``budget.soft_limit_crossed`` alert.
 """
 
 from __future__ import annotations
 
 import time
-from typing import Protocol
+from typing import Literal, Protocol
 
+from ingress.admission import RefusalKind, Reservation, SoftBudgetCrossing
 from ingress.auth import Caller
 from ingress.metrics import GatewayMetrics
 from router_engine import CallResult, Cost, Deployment, StreamCall
 from schemas.errors import LLMuxError
 from schemas.events import (
+    BudgetSoftLimitCrossed,
     EventEnvelope,
     RequestCompleted,
     RequestFailed,
     RequestRejected,
     UsageRecorded,
+    derive_event_id,
 )
 from schemas.token_usage import TokenUsage
 
 __all__ = ["Accounting", "EventSink", "RequestScope"]
+
+_REJECTION_REASONS: dict[RefusalKind, Literal["budget", "rate_limit"]] = {
+    RefusalKind.BUDGET: "budget",
+}
+"""``request.rejected`` reasons by refusal; every other kind (503 included) is ``rate_limit``."""
 
 
 class EventSink(Protocol):
@@ -32,19 +42,26 @@ class EventSink(Protocol):
 
 
 class RequestScope:
-    """What the accounting needs to know about one request while it runs."""
+    """What the accounting and the admission need to know about one request while it runs."""
 
-    __slots__ = ("caller", "endpoint", "is_streaming", "model_requested", "request_id", "started")
+    __slots__ = ("caller", "end_user", "endpoint", "is_streaming", "model_requested",
+                 "rate_headers", "request_id", "reservation", "started")
 
     def __init__(
         self, *, request_id: str, caller: Caller, endpoint: str, model_requested: str,
-        is_streaming: bool,
+        is_streaming: bool, end_user: str | None = None,
     ) -> None:
         self.request_id = request_id
         self.caller = caller
         self.endpoint = endpoint
         self.model_requested = model_requested
         self.is_streaming = is_streaming
+        self.end_user = end_user
+        """The request's ``user`` field (OpenAI's end user), if it named one."""
+        self.reservation: Reservation | None = None
+        """What the admission reserved for this request, until it is settled or released."""
+        self.rate_headers: dict[str, str] = {}
+        """The ``x-ratelimit-*`` headers the admission reported for this request."""
         self.started = time.perf_counter()
 
     def elapsed_ms(self) -> float:
@@ -101,6 +118,28 @@ class Accounting:
             status_code=error.status, message=error.message[:500],
         ))
 
+    def refused(self, scope: RequestScope, error: LLMuxError, kind: RefusalKind) -> None:
+        """The admission refused the request (a limit, a budget, or its store is unreachable)."""
+        self._metrics.observe_admission_refusal(kind.value)
+        self.rejected(scope, error, _REJECTION_REASONS.get(kind, "rate_limit"))
+
+    def soft_budget_crossed(self, scope: RequestScope, crossing: SoftBudgetCrossing) -> None:
+        """An alert: the request took ``crossing.scope`` past its soft budget in this window."""
+        self._metrics.observe_soft_budget_crossing(crossing.scope.split(":", 1)[0])
+        payload = BudgetSoftLimitCrossed(
+            scope=crossing.scope, window_start=crossing.window_start,
+            soft_budget_micros=crossing.soft_budget_micros,
+            projected_spend_micros=crossing.projected_spend_micros,
+            key_id=scope.caller.key_id, model_requested=scope.model_requested,
+        )
+        # NOTE: one id per scope, window and threshold: a crossing reported again (after a
+        # restart, or by another instance) is stored once.
+        once = f"{crossing.scope}@{crossing.window_start.isoformat()}>{crossing.soft_budget_micros}"
+        self._sink.publish_nowait(EventEnvelope.wrap(
+            payload, actor=scope.caller.actor, request_id=scope.request_id,
+            event_id=derive_event_id(once, payload.TYPE),
+        ))
+
     def _usage(self, scope: RequestScope, deployment: Deployment, usage: TokenUsage, cost: Cost,
                *, is_partial: bool) -> None:
         key = scope.caller.key
@@ -110,7 +149,8 @@ class Accounting:
             key_id=scope.caller.key_id,
             user_id=key.user_id if key else None,
             team_id=key.team_id if key else None,
-            org_id=key.org_id if key else None,
+            org_id=scope.caller.org_id,
+            end_user=scope.end_user,
             model_requested=scope.model_requested, deployment=deployment.id,
             provider=deployment.provider_name, model=deployment.upstream_model,
             prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens,

@@ -1,9 +1,11 @@
 """The chat completions service: the hot path between a parsed request and the router.
 
-Model access is checked before routing; the router picks and calls the deployment; the result's
-usage is priced and recorded. Streams are pumped frame by frame from ``pump``, which settles usage
-in its ``finally`` so a stream that ends any way at all (done, upstream error, client gone) is
-recorded, with what was consumed until then.
+Model access is checked before routing; then the admission gate reserves the call's rate limits
+and budgets (or refuses it, before anything goes upstream); the router picks and calls the
+deployment; the result's usage is priced, settled against the reservation and recorded. Streams
+are pumped frame by frame from ``pump``, which settles usage in its ``finally`` so a stream that
+ends any way at all (done, upstream error, client gone) is settled and recorded, with what was
+consumed until then. A call that fails before any cost releases its reservation instead.
 
 Every endpoint goes through this service: chat and legacy completions and embeddings directly
 (``operation``), ``/v1/messages`` and ``/v1/responses`` after translating to chat. Those two
@@ -18,11 +20,13 @@ from collections.abc import AsyncIterator
 from typing import Any, Protocol
 
 from ingress.accounting import Accounting, RequestScope
+from ingress.admission_gate import AdmissionGate
 from ingress.auth import Caller
 from ingress.sse import DONE_FRAME, RawFrame, error_frame
 from router_engine import CallResult, Cost, Router, StreamCall
 from router_engine.providers import Operation
 from schemas.errors import LLMuxError, UpstreamError
+from schemas.token_usage import TokenUsage
 
 __all__ = ["CallRequest", "ChatService", "StreamFormat"]
 
@@ -53,39 +57,64 @@ class StreamFormat(Protocol):
 
 
 class ChatService:
-    def __init__(self, router: Router, accounting: Accounting) -> None:
+    """The calls of every model endpoint.
+
+    Args:
+        router: routes and prices calls.
+        accounting: records each call's events.
+        gate: admits each call against its rate limits and budgets; None admits everything
+            (for tests of the services alone).
+    """
+
+    def __init__(self, router: Router, accounting: Accounting,
+                 gate: AdmissionGate | None = None) -> None:
         self._router = router
         self._accounting = accounting
+        self._gate = gate
 
     def begin(self, request_id: str, caller: Caller, request: CallRequest,
               endpoint: str = "chat.completions") -> RequestScope:
         """Check the model exists and the caller may use it; raises before any upstream call."""
         # NOTE: every request type the services validate carries OpenAI's ``user`` (end user).
-        caller.check_model(request.model, end_user=getattr(request, "user", None))
+        end_user = getattr(request, "user", None)
+        caller.check_model(request.model, end_user=end_user)
         self._router.resolve(request.model)
         return RequestScope(request_id=request_id, caller=caller, endpoint=endpoint,
-                            model_requested=request.model, is_streaming=request.is_streaming)
+                            model_requested=request.model, is_streaming=request.is_streaming,
+                            end_user=end_user if isinstance(end_user, str) else None)
 
     async def complete(self, scope: RequestScope, body: dict[str, Any],
                        operation: Operation = "chat") -> tuple[CallResult, Cost]:
+        """Admit, call upstream, settle and record; raises the refusal or the upstream error."""
+        await self._admit(scope, body, operation)
         try:
             result = await self._router.complete(body, model=scope.model_requested,
                                                  operation=operation)
         except LLMuxError as error:
+            await self._release(scope)
             self._accounting.failed(scope, error)
             raise
+        except BaseException:
+            self._release_soon(scope)
+            raise
         cost = self._router.price(result.deployment, result.usage)
+        await self._settle_cost(scope, cost, result.usage)
         self._accounting.completed(scope, result, cost, result.usage)
         return result, cost
 
     async def open_stream(self, scope: RequestScope, body: dict[str, Any],
                           operation: Operation = "chat") -> StreamCall:
-        """Connect upstream; errors here still become a normal HTTP error response."""
+        """Admit and connect upstream; errors here still become a normal HTTP error response."""
+        await self._admit(scope, body, operation)
         try:
             return await self._router.open_stream(body, model=scope.model_requested,
                                                   operation=operation)
         except LLMuxError as error:
+            await self._release(scope)
             self._accounting.failed(scope, error)
+            raise
+        except BaseException:
+            self._release_soon(scope)
             raise
 
     async def pump(self, scope: RequestScope, call: StreamCall,
@@ -125,10 +154,28 @@ class ChatService:
         finally:
             usage = call.usage
             cost = self._router.price(call.deployment, usage)
+            await self._settle_cost(scope, cost, usage)
             if error is None:
                 self._accounting.completed(scope, call, cost, usage)
             else:
                 self._accounting.failed(scope, error, call=call, cost=cost, usage=usage)
+
+    async def _admit(self, scope: RequestScope, body: dict[str, Any],
+                     operation: Operation) -> None:
+        if self._gate is not None:
+            await self._gate.admit(scope, body, operation)
+
+    async def _settle_cost(self, scope: RequestScope, cost: Cost, usage: TokenUsage) -> None:
+        if self._gate is not None:
+            await self._gate.settle(scope, cost.cost_micros, usage.total_tokens)
+
+    async def _release(self, scope: RequestScope) -> None:
+        if self._gate is not None:
+            await self._gate.release(scope)
+
+    def _release_soon(self, scope: RequestScope) -> None:
+        if self._gate is not None:
+            self._gate.release_soon(scope)
 
 
 def _ending(fmt: StreamFormat | None, error: LLMuxError | None) -> list[bytes]:

@@ -2,7 +2,8 @@
 
 Labels are bounded (route, model group, deployment, status class) — never key, user or team ids:
 per-tenant spend belongs to the ledger. Label children are cached so the hot path pays one dict
-lookup and an increment. The outbox is read at scrape time by a collector, not on every request.
+lookup and an increment. The outbox and the admission's shared store are read at scrape time by
+collectors, not on every request.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import falcon.asgi
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
+
+from ingress.admission import Admission, RedisAdmission
 
 __all__ = ["GatewayMetrics", "MetricsResource", "OutboxStats"]
 
@@ -53,10 +56,37 @@ class _OutboxCollector(Collector):
                                   value=outbox.blocked_total)
 
 
+class _AdmissionCollector(Collector):
+    """Whether the shared limit store answers, and what the failure policy does meanwhile."""
+
+    def __init__(self, admission: Admission) -> None:
+        self._admission = admission
+
+    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+        admission = self._admission
+        shared = admission if isinstance(admission, RedisAdmission) else None
+        policy = shared.failure_policy.value if shared else "none"
+        degraded = GaugeMetricFamily(
+            "llmux_admission_degraded",
+            "1 while the shared limit store (Redis) is unreachable and the failure policy applies",
+            labels=["failure_policy"])
+        degraded.add_metric([policy], 1 if admission.is_degraded else 0)
+        yield degraded
+        yield CounterMetricFamily("llmux_admission_store_failures",
+                                  "Calls to the shared limit store that failed",
+                                  value=shared.failure_count if shared else 0)
+        yield GaugeMetricFamily("llmux_admission_pending_settles",
+                                "Settlements waiting for the shared limit store to come back",
+                                value=shared.pending_settles if shared else 0)
+        yield CounterMetricFamily("llmux_admission_dropped_settles",
+                                  "Settlements lost because the store stayed down too long",
+                                  value=shared.dropped_settles if shared else 0)
+
+
 class GatewayMetrics:
     """The counters and histograms the hot path updates."""
 
-    def __init__(self, outbox: OutboxStats) -> None:
+    def __init__(self, outbox: OutboxStats, admission: Admission | None = None) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         self._requests = Counter("llmux_requests", "Finished requests",
                                  ["endpoint", "model", "status"], registry=self.registry)
@@ -67,7 +97,14 @@ class GatewayMetrics:
                                registry=self.registry)
         self._cost = Counter("llmux_cost_micros", "Cost in micro-dollars", ["model"],
                              registry=self.registry)
+        self._refusals = Counter("llmux_admission_refusals", "Requests the admission refused",
+                                 ["limit"], registry=self.registry)
+        self._soft_crossings = Counter("llmux_budget_soft_crossings",
+                                       "Soft budgets crossed (one alert event each)",
+                                       ["scope_kind"], registry=self.registry)
         self.registry.register(_OutboxCollector(outbox))
+        if admission is not None:
+            self.registry.register(_AdmissionCollector(admission))
 
     def observe_request(self, endpoint: str, model: str, status: int, latency_s: float) -> None:
         self._requests.labels(endpoint, model, str(status)).inc()
@@ -78,6 +115,14 @@ class GatewayMetrics:
         self._tokens.labels(model, "prompt").inc(prompt_tokens)
         self._tokens.labels(model, "completion").inc(completion_tokens)
         self._cost.labels(model).inc(cost_micros)
+
+    def observe_admission_refusal(self, limit: str) -> None:
+        """``limit``: ``budget``, ``rpm``, ``tpm``, ``max_parallel`` or ``unavailable``."""
+        self._refusals.labels(limit).inc()
+
+    def observe_soft_budget_crossing(self, scope_kind: str) -> None:
+        """``scope_kind``: ``key``, ``user``, ``team``, ``org``, ``orgmember`` or ``enduser``."""
+        self._soft_crossings.labels(scope_kind).inc()
 
 
 class MetricsResource:
