@@ -12,10 +12,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Mapping
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
 from ingress import processes
+from ingress.admission import Admission, MemoryAdmission, RedisAdmission
+from ingress.admission_gate import admission_readiness
 from ingress.processes import Job, StartupError
 from ingress.resources.health import ReadinessCheck
 from ledger import Bus, BusUnavailable, LocalBus, NatsBus, Outbox
@@ -37,16 +41,21 @@ class Queries(Protocol):
     async def spend_by_key(self, key_id: str | None = None) -> list[dict[str, Any]]: ...
     async def keys(self) -> list[KeyRecord]: ...
     async def control_entities(self) -> list[EntityState]: ...
+    async def scope_spend(self, filters: Mapping[str, str], since: datetime) -> int: ...
+    async def gateway_start_applied(self, event_id: str) -> bool: ...
     async def aclose(self) -> None: ...
 
 
 class Runtime:
-    """Owns the bus, the outbox, the query side, live routing stats and the background jobs."""
+    """Owns the bus, the outbox, the query side, live routing stats, the admission counters and
+    the background jobs."""
 
     def __init__(self, *, bus: Bus, outbox: Outbox, queries: Queries,
-                 subject_prefix: str, jobs: list[Job], stats: StatsStore) -> None:
+                 subject_prefix: str, jobs: list[Job], stats: StatsStore,
+                 admission: Admission) -> None:
         self.bus = bus
         self.stats = stats
+        self.admission = admission
         self.outbox = outbox
         self.queries = queries
         self.subject_prefix = subject_prefix
@@ -57,6 +66,7 @@ class Runtime:
     async def start(self) -> None:
         try:
             await self.stats.start()
+            await self.admission.start()
         except ServiceUnavailable as exc:
             raise StartupError(exc.message) from None
         try:
@@ -76,10 +86,12 @@ class Runtime:
         await self.queries.aclose()
         await self.bus.aclose()
         await self.stats.aclose()
+        await self.admission.aclose()
 
     def readiness_checks(self) -> dict[str, ReadinessCheck]:
         return {"bus": self._bus_ready, "background": self._jobs_alive,
-                "database": self._database_ready}
+                "database": self._database_ready,
+                "admission": admission_readiness(self.admission)}
 
     async def _bus_ready(self) -> bool:
         return not isinstance(self.bus, NatsBus) or self.bus.is_connected
@@ -113,4 +125,12 @@ def build_runtime(config: LLMuxConfig) -> Runtime:
         flush_interval_s=duration_seconds(config.bus.flush_interval),
     )
     return Runtime(bus=bus, outbox=outbox, queries=queries, subject_prefix=prefix, jobs=jobs,
-                   stats=stats_store_from_config(config))
+                   stats=stats_store_from_config(config), admission=_admission(config))
+
+
+def _admission(config: LLMuxConfig) -> Admission:
+    """Counters in Redis, shared by every instance (distributed), or in this process."""
+    if not config.is_distributed:
+        return MemoryAdmission()
+    return RedisAdmission(config.redis.url, f"{config.redis.key_prefix}admission",
+                          failure_policy=config.admission.failure_policy)
