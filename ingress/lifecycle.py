@@ -3,7 +3,8 @@
 On startup the runtime starts (bus, outbox; in standalone mode also the ledger and projector),
 then the control state is loaded from the control projection and every admin event on the bus is
 replayed on top of it; a background task keeps applying new admin events, so a key created,
-blocked or deleted on any instance is in force here within a second. Then the admin port (when
+blocked or deleted on any instance is in force here within a second. Then the budget counters are
+seeded with the spend already recorded in their windows (``BudgetSeeder``), the admin port (when
 configured) starts listening, and the standalone demo key is created if it does not exist yet.
 """
 
@@ -14,7 +15,9 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
+from ingress.admission_gate import AdmissionGate
 from ingress.auth import Caller
+from ingress.budget_seeding import BudgetSeeder
 from ingress.control.admin_server import AdminListener
 from ingress.control.changes import ChangeContext
 from ingress.control.feed import AdminFeed
@@ -35,8 +38,11 @@ class Lifecycle:
     """Falcon middleware that only implements the lifespan hooks."""
 
     def __init__(self, runtime: Runtime, feed: AdminFeed, keys: KeyManagement, router: Router,
-                 secrets: GatewaySecrets, admin_listener: AdminListener | None = None) -> None:
+                 secrets: GatewaySecrets, admin_listener: AdminListener | None = None,
+                 seeder: BudgetSeeder | None = None, gate: AdmissionGate | None = None) -> None:
         self._runtime = runtime
+        self._seeder = seeder
+        self._gate = gate
         self._feed = feed
         self._keys = keys
         self._router = router
@@ -51,6 +57,8 @@ class Lifecycle:
             await self._feed.start()
         except BusUnavailable as exc:
             raise StartupError(f"cannot read admin events: {exc}") from None
+        if self._seeder is not None:
+            await self._seeder.start()
         if self._admin_listener is not None:
             await self._admin_listener.start()
         self._ensure_demo_key()
@@ -60,6 +68,10 @@ class Lifecycle:
         if self._admin_listener is not None:
             await self._admin_listener.aclose()
         await self._feed.aclose()
+        if self._seeder is not None:
+            await self._seeder.aclose()
+        if self._gate is not None:
+            await self._gate.aclose()
         await self._router.aclose()
         await self._runtime.aclose()
 
