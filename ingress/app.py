@@ -12,8 +12,11 @@ from typing import Any
 import falcon.asgi
 
 from ingress.accounting import Accounting
+from ingress.admission_estimate import ReservationEstimator, fallback_groups
+from ingress.admission_gate import AdmissionGate, RateLimitHeaders
 from ingress.anthropic_errors import install_anthropic_errors
 from ingress.auth import KeyRegistry
+from ingress.budget_seeding import BudgetSeeder
 from ingress.chat import ChatService
 from ingress.control import ControlState
 from ingress.control.admin_server import AdminListener
@@ -54,24 +57,29 @@ def create_app(config: LLMuxConfig) -> falcon.asgi.App[Any, Any]:
     runtime = build_runtime(config)
     registry = KeyRegistry(secrets.hash_secret, secrets.master_key, ControlState())
     router = Router(config, stats=runtime.stats)
-    metrics = GatewayMetrics(runtime.outbox)
+    metrics = GatewayMetrics(runtime.outbox, runtime.admission)
     accounting = Accounting(runtime.outbox, metrics)
+    estimator = ReservationEstimator(router, fallback_groups(config.routing),
+                                     config.admission.default_max_tokens)
+    gate = AdmissionGate(runtime.admission, registry.state, estimator, accounting)
+    seeder = BudgetSeeder(runtime.admission, registry.state, runtime.queries, runtime.outbox,
+                          mode=config.deployment.mode, catch_up=not config.is_distributed)
     management = ManagementAPI(registry, runtime.outbox)
     feed = AdminFeed(registry.state, runtime.bus, runtime.subject_prefix, runtime.queries)
     context = RequestContextMiddleware(registry, PUBLIC_PATHS | {config.metrics.path})
     admin_app = _management_app(config, management, context) if config.server.admin_port else None
     listener = (AdminListener(admin_app, config.server.host, config.server.admin_port)
                 if admin_app is not None else None)
-    lifecycle = Lifecycle(runtime, feed, management.keys, router, secrets, listener)
+    lifecycle = Lifecycle(runtime, feed, management.keys, router, secrets, listener, seeder, gate)
 
     app: falcon.asgi.App[Any, Any] = falcon.asgi.App(
-        middleware=[lifecycle, context],  # type: ignore[arg-type]  # Falcon types one protocol per list
+        middleware=[lifecycle, context, RateLimitHeaders()],  # type: ignore[arg-type]  # Falcon types one protocol per list
         cors_enable=False,
     )
     install_error_handlers(app)
     install_anthropic_errors(app, ANTHROPIC_PATHS)
     max_body = config.server.max_body_bytes
-    service = ChatService(router, accounting)
+    service = ChatService(router, accounting, gate)
     messages = Messages(MessagesService(service, router), max_body)
     surface = {
         "/chat/completions": ChatCompletions(service, max_body),
