@@ -19,7 +19,7 @@ import pytest
 from prometheus_client import generate_latest
 
 from ingress.accounting import Accounting, RequestScope
-from ingress.admission import MemoryAdmission
+from ingress.admission import Admission, MemoryAdmission
 from ingress.admission_estimate import ReservationEstimator, fallback_groups
 from ingress.admission_gate import AdmissionGate
 from ingress.auth import Caller, KeyRegistry
@@ -47,7 +47,7 @@ MESSAGES = [{"role": "user", "content": "word " * 40}]
 MAX_TOKENS = 10
 
 
-def _config(tmp_path: Path) -> LLMuxConfig:
+def config(tmp_path: Path) -> LLMuxConfig:
     mock = MockOptions(latency="20ms", stream_chunks=4)
     priced: dict[str, Any] = {"input_cost_per_mtok": Decimal(100),
                               "output_cost_per_mtok": Decimal(200)}
@@ -71,12 +71,13 @@ def _config(tmp_path: Path) -> LLMuxConfig:
 class Harness:
     """The services wired as ``create_app`` wires them, plus the events they published."""
 
-    def __init__(self, config: LLMuxConfig, outbox: Outbox, bus: LocalBus) -> None:
+    def __init__(self, config: LLMuxConfig, outbox: Outbox, bus: LocalBus,
+                 admission: Admission | None = None, state: ControlState | None = None) -> None:
         self.bus, self.outbox = bus, outbox
         self.router = Router(config)
-        self.state = ControlState()
+        self.state = state or ControlState()
         self.registry = KeyRegistry(b"test-secret", None, self.state)
-        self.admission = MemoryAdmission()
+        self.admission = admission or MemoryAdmission()
         self.metrics = GatewayMetrics(outbox, self.admission)
         self.accounting = Accounting(outbox, self.metrics)
         self.estimator = ReservationEstimator(self.router, fallback_groups(config.routing), 4096)
@@ -129,7 +130,7 @@ async def harness(tmp_path: Path) -> AsyncIterator[Harness]:
     await bus.start()
     outbox = Outbox(bus, str(tmp_path / "spill"), flush_interval_s=0.001)
     await outbox.start()
-    built = Harness(_config(tmp_path), outbox, bus)
+    built = Harness(config(tmp_path), outbox, bus)
     try:
         yield built
     finally:
@@ -139,7 +140,7 @@ async def harness(tmp_path: Path) -> AsyncIterator[Harness]:
         await bus.aclose()
 
 
-def _prompt(model: str = "exact") -> int:
+def prompt_tokens(model: str = "exact") -> int:
     return count_request_prompt_tokens({"messages": MESSAGES}, model)
 
 
@@ -148,7 +149,7 @@ def _prompt(model: str = "exact") -> int:
 
 def test_the_reservation_is_the_maximum_cost_at_the_priciest_fallback(harness: Harness) -> None:
     estimate = harness.estimator.estimate
-    prompt = _prompt()
+    prompt = prompt_tokens()
     body = {"messages": MESSAGES, "max_tokens": MAX_TOKENS}
     assert estimate("exact", body) == (prompt + 10, prompt * 100 + 10 * 200)
     # cheap falls back to pricey: the reservation is priced there
@@ -176,7 +177,7 @@ def test_fractional_prices_round_the_reservation_up() -> None:
 
 
 async def test_a_budget_admits_exactly_n_of_100_concurrent_calls(harness: Harness) -> None:
-    reservation = _prompt() * 100 + MAX_TOKENS * 200
+    reservation = prompt_tokens() * 100 + MAX_TOKENS * 200
     caller = harness.key("k-budget", max_budget_micros=5 * reservation)
     outcomes = await asyncio.gather(*(harness.call(caller) for _ in range(100)),
                                     return_exceptions=True)
@@ -203,7 +204,7 @@ async def test_a_stream_settles_what_it_used_however_it_ends(harness: Harness) -
     scope = harness.scope(caller, stream=True)
     call = await harness.chat.open_stream(scope, body)
     _, reserved = await harness.spent("key:k-stream", caller)
-    assert reserved == _prompt() * 100 + MAX_TOKENS * 200  # held while the stream runs
+    assert reserved == prompt_tokens() * 100 + MAX_TOKENS * 200  # held while the stream runs
     frames = [frame async for frame in harness.chat.pump(scope, call)]
     assert frames
     spent, reserved = await harness.spent("key:k-stream", caller)
@@ -275,6 +276,7 @@ async def test_end_user_limits_apply_to_calls_on_their_behalf(harness: Harness) 
 async def test_a_call_without_limits_skips_admission(harness: Harness) -> None:
     scope = await harness.call(Caller.master(harness.state))
     assert scope.reservation is None and scope.rate_headers == {}
+    assert isinstance(harness.admission, MemoryAdmission)
     assert harness.admission.tracked_counters() == 0
 
 
