@@ -100,7 +100,22 @@ def standalone_jobs(config: LLMuxConfig, bus: Bus) -> list[Job]:
         for runner in runners:
             runner.wake()
 
-    return [_ledger_job(config, bus, app, wake_projections), _projector_job(runners, app)]
+    ledger, projector = _ledger_job(config, bus, app, wake_projections), _projector_job(runners)
+
+    async def run(stop: asyncio.Event) -> None:
+        # NOTE: the ledger app is closed only once both jobs are done: closing it when the
+        # projector stops could pull it from under a batch the ledger is still recording.
+        # If either job fails, the other is stopped and this job fails (readiness sees it).
+        tasks = [asyncio.ensure_future(ledger(stop)), asyncio.ensure_future(projector(stop))]
+        try:
+            await asyncio.gather(*tasks)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            app.close()
+
+    return [run]
 
 
 async def run_ledger(config: LLMuxConfig, stop: asyncio.Event) -> None:
