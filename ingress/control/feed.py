@@ -49,6 +49,7 @@ class AdminFeed:
         self._source = source
         self._consumer: Consumer | None = None
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
         self.applied = 0
         """Admin events applied from the bus so far (startup replay included)."""
 
@@ -68,10 +69,13 @@ class AdminFeed:
         self._task = asyncio.create_task(self._follow(self._consumer), name="admin-feed")
 
     async def aclose(self) -> None:
+        self._stopping = True
         if self._task is not None:
+            # NOTE: on Python 3.11 a cancel can be swallowed by the bus's internal wait_for;
+            # the loop also checks ``_stopping`` after every fetch, so it ends either way.
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self._task), _FOLLOW_WAIT_S * 4)
             self._task = None
         if self._consumer is not None:
             with contextlib.suppress(BusUnavailable):
@@ -88,7 +92,7 @@ class AdminFeed:
                      _CATCH_UP_LIMIT_S)
 
     async def _follow(self, consumer: Consumer) -> None:
-        while True:
+        while not self._stopping:
             try:
                 deliveries = await consumer.fetch(_FETCH_MAX, _FOLLOW_WAIT_S)
             except BusUnavailable as exc:

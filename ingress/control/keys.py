@@ -213,7 +213,9 @@ class KeyManagement:
         _existing(self._state.team(after.team_id), after.team_id, "team_id")
         _existing(self._state.user(after.user_id), after.user_id, "user_id")
         _existing(self._state.org(after.org_id), after.org_id, "organization_id")
-        permissions.require(permissions.manages_key(caller, after) or after.user_id == key.user_id,
+        moved = (after.team_id, after.user_id, after.org_id) != (key.team_id, key.user_id,
+                                                                  key.org_id)
+        permissions.require(not moved or permissions.manages_key(caller, after),
                             "You may not move a key outside what you manage.")
         return after
 
