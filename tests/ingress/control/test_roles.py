@@ -25,14 +25,15 @@ Case = tuple[str, str, str, Any, bool]
 
 async def _world(gw: Gateway) -> dict[str, str]:
     ids: dict[str, str] = {}
-    for org in ("A", "B"):
-        created = await gw.ok("POST", "/organization/new", json={"organization_alias": org})
-        ids[f"org{org}"] = created["organization_id"]
-    for team, org in (("A1", "A"), ("A2", "A"), ("B1", "B")):
+    for name in ("A", "B"):
+        created = await gw.ok("POST", "/organization/new", json={"organization_alias": name})
+        ids[f"org{name}"] = created["organization_id"]
+    for alias, parent in (("A1", "A"), ("A2", "A"), ("B1", "B")):
         created = await gw.ok("POST", "/team/new", json={
-            "team_alias": team, "organization_id": ids[f"org{org}"]})
-        ids[team] = created["team_id"]
-    users = {"root": ("proxy_admin", None, None), "auditor": ("proxy_admin_viewer", None, None),
+            "team_alias": alias, "organization_id": ids[f"org{parent}"]})
+        ids[alias] = created["team_id"]
+    users: dict[str, tuple[str, str | None, str | None]] = {
+             "root": ("proxy_admin", None, None), "auditor": ("proxy_admin_viewer", None, None),
              "boss-a": ("org_admin", "A", None), "lead-a1": ("internal_user", "A", "A1"),
              "dev-a1": ("internal_user", "A", "A1"),
              "watcher-a1": ("internal_user_viewer", "A", "A1"),
