@@ -49,7 +49,7 @@ class UpstreamResponse:
         return self._chunks
 
     async def aclose(self) -> None:
-        """Release the connection; safe to call twice. Closing mid-body cancels the upstream call."""
+        """Release the connection; safe to call twice. Closing mid-body cancels the call."""
         close = self._close
         self._close = None
         if close is not None:

@@ -25,8 +25,8 @@ def test_router_engine_all() -> None:
 
 def test_subpackage_surfaces() -> None:
     assert set(router_engine.upstream.__all__) == {
-        "AiohttpTransport", "MockHandler", "MockTransport", "Transport", "UpstreamRequest",
-        "UpstreamResponse", "static_response",
+        "AiohttpTransport", "Http1Transport", "MockHandler", "MockTransport", "Transport",
+        "UpstreamRequest", "UpstreamResponse", "static_response",
     }
     assert {"build_adapter", "build_transport", "OpenAIAdapter", "MockAdapter",
             "ProviderAdapter"} <= set(router_engine.providers.__all__)

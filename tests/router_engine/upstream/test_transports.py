@@ -1,4 +1,5 @@
-"""The aiohttp transport against the fake OpenAI server (a real HTTP server on loopback)."""
+"""The transport contract, run for every HTTP transport against the fake OpenAI server (a real
+HTTP server on loopback)."""
 
 from __future__ import annotations
 
@@ -7,14 +8,14 @@ from collections.abc import AsyncIterator
 import orjson
 import pytest
 
-from router_engine.upstream import AiohttpTransport, UpstreamRequest
+from router_engine.upstream import AiohttpTransport, Http1Transport, Transport, UpstreamRequest
 from schemas.errors import UpstreamConnectError, UpstreamProtocolError, UpstreamTimeout
 from tests.fakes.fixtures import FakeServer, free_port
 
 
-@pytest.fixture
-async def transport() -> AsyncIterator[AiohttpTransport]:
-    transport = AiohttpTransport(limit=10)
+@pytest.fixture(params=[AiohttpTransport, Http1Transport])
+async def transport(request: pytest.FixtureRequest) -> AsyncIterator[Transport]:
+    transport: Transport = request.param(limit=10)
     yield transport
     await transport.aclose()
 
@@ -30,7 +31,7 @@ def chat(url: str, *, model: str = "gpt-4o", stream: bool = False, headers: dict
     )
 
 
-async def test_non_streaming_round_trip(transport: AiohttpTransport, fake_openai: FakeServer
+async def test_non_streaming_round_trip(transport: Transport, fake_openai: FakeServer
                                         ) -> None:
     response = await transport.send(chat(fake_openai.base_url))
     assert response.status == 200
@@ -41,7 +42,7 @@ async def test_non_streaming_round_trip(transport: AiohttpTransport, fake_openai
     assert received[0]["body"]["messages"] == [{"role": "user", "content": "ping"}]
 
 
-async def test_error_status_is_returned_not_raised(transport: AiohttpTransport,
+async def test_error_status_is_returned_not_raised(transport: Transport,
                                                    fake_openai: FakeServer) -> None:
     response = await transport.send(chat(fake_openai.base_url, model="fail-429"))
     assert response.status == 429
@@ -49,7 +50,7 @@ async def test_error_status_is_returned_not_raised(transport: AiohttpTransport,
     assert b"rate_limit_exceeded" in await response.read()
 
 
-async def test_stream_yields_raw_bytes(transport: AiohttpTransport, fake_openai: FakeServer
+async def test_stream_yields_raw_bytes(transport: Transport, fake_openai: FakeServer
                                        ) -> None:
     response = await transport.send(chat(fake_openai.base_url, stream=True))
     body = b"".join([chunk async for chunk in response.iter_chunks()])
@@ -58,7 +59,7 @@ async def test_stream_yields_raw_bytes(transport: AiohttpTransport, fake_openai:
     assert b'"usage":{"prompt_tokens"' in body
 
 
-async def test_keep_alive_reuses_connections(transport: AiohttpTransport, fake_openai: FakeServer
+async def test_keep_alive_reuses_connections(transport: Transport, fake_openai: FakeServer
                                              ) -> None:
     for _ in range(5):
         response = await transport.send(chat(fake_openai.base_url))
@@ -68,7 +69,7 @@ async def test_keep_alive_reuses_connections(transport: AiohttpTransport, fake_o
     assert len(set(peers)) == 1, "sequential calls should reuse one pooled connection"
 
 
-async def test_connection_refused(transport: AiohttpTransport) -> None:
+async def test_connection_refused(transport: Transport) -> None:
     url = f"http://127.0.0.1:{free_port()}/v1?key=sk-secret-in-query"
     with pytest.raises(UpstreamConnectError) as caught:
         await transport.send(chat(url))
@@ -76,14 +77,14 @@ async def test_connection_refused(transport: AiohttpTransport) -> None:
     assert "127.0.0.1" in caught.value.message
 
 
-async def test_slow_headers_time_out(transport: AiohttpTransport, fake_openai: FakeServer) -> None:
+async def test_slow_headers_time_out(transport: Transport, fake_openai: FakeServer) -> None:
     request = chat(fake_openai.base_url, model="slow", headers={"x-fake-delay": "5"},
                    timeout_s=0.3)
     with pytest.raises(UpstreamTimeout):
         await transport.send(request)
 
 
-async def test_stall_between_chunks_times_out(transport: AiohttpTransport,
+async def test_stall_between_chunks_times_out(transport: Transport,
                                               fake_openai: FakeServer) -> None:
     request = chat(fake_openai.base_url, model="stall", stream=True,
                    headers={"x-fake-delay": "5"}, stall_timeout_s=0.3)
@@ -96,7 +97,7 @@ async def test_stall_between_chunks_times_out(transport: AiohttpTransport,
     await response.aclose()
 
 
-async def test_connection_dropped_mid_stream(transport: AiohttpTransport,
+async def test_connection_dropped_mid_stream(transport: Transport,
                                              fake_openai: FakeServer) -> None:
     response = await transport.send(chat(fake_openai.base_url, model="break-midstream",
                                          stream=True))
@@ -108,7 +109,7 @@ async def test_connection_dropped_mid_stream(transport: AiohttpTransport,
     assert b"[DONE]" not in b"".join(received)
 
 
-async def test_closing_early_cancels_the_upstream_call(transport: AiohttpTransport,
+async def test_closing_early_cancels_the_upstream_call(transport: Transport,
                                                        fake_openai: FakeServer) -> None:
     request = chat(fake_openai.base_url, stream=True, headers={
         "x-fake-chunks": "200", "x-fake-interval": "0.02", "x-fake-tag": "close-early"})
@@ -121,8 +122,10 @@ async def test_closing_early_cancels_the_upstream_call(transport: AiohttpTranspo
     assert await fake_openai.wait_for_event("close-early") == ["client_gone"]
 
 
-async def test_session_is_recreated_after_close(fake_openai: FakeServer) -> None:
-    transport = AiohttpTransport()
+@pytest.mark.parametrize("factory", [AiohttpTransport, Http1Transport])
+async def test_usable_again_after_close(factory: type[Transport], fake_openai: FakeServer
+                                        ) -> None:
+    transport = factory()
     await transport.aclose()  # closing before use is harmless
     response = await transport.send(chat(fake_openai.base_url))
     assert response.status == 200
