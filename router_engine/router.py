@@ -46,8 +46,8 @@ from router_engine.stats.base import StatsStore
 from router_engine.stats.memory import MemoryStatsStore
 from router_engine.strategies import RoutingRequest, Strategy, build_strategy, by_tags, for_attempt
 from router_engine.stream_call import StreamCall, estimate_usage, wants_usage_chunk
-from router_engine.upstream.aiohttp_transport import AiohttpTransport
 from router_engine.upstream.base import Transport, UpstreamResponse
+from router_engine.upstream.http1_transport import Http1Transport
 from schemas.config import LLMuxConfig, duration_seconds
 from schemas.errors import (
     ContextLengthExceeded,
@@ -117,7 +117,7 @@ class Router:
 
     Args:
         config: the gateway config (providers, models, routing).
-        transport: carries every non-mock call; by default a shared ``AiohttpTransport`` that
+        transport: carries every non-mock call; by default a shared ``Http1Transport`` that
             the router owns and closes in ``aclose``.
         rng: the random source of the strategy and the backoff jitter (seed it in tests).
         strategy: picks one deployment among candidates; ``routing.strategy`` by default.
@@ -148,7 +148,7 @@ class Router:
             routing.strategy, price_lookup=self._prices.io_rates,
             latency_buffer=routing.latency_buffer,
         )
-        self._owned_transport = None if transport is not None else AiohttpTransport()
+        self._owned_transport = None if transport is not None else Http1Transport()
         shared = transport or self._owned_transport
         assert shared is not None
         self._links: dict[str, tuple[ProviderAdapter, Transport]] = {
