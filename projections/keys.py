@@ -54,7 +54,7 @@ class KeyRecord:
     org_id: str | None
     models: tuple[str, ...]
     """Models the key may call; empty means every model."""
-    metadata: dict[str, str] = field(hash=False)
+    metadata: dict[str, Any] = field(hash=False)
     created_at: datetime
     """When the key was created (the event's ``occurred_at``, UTC)."""
 
@@ -86,7 +86,7 @@ class KeyRecord:
             team_id=row[5],
             org_id=row[6],
             models=tuple(msgspec.json.decode(row[7], type=list[str])),
-            metadata=msgspec.json.decode(row[8], type=dict[str, str]),
+            metadata=msgspec.json.decode(row[8], type=dict[str, Any]),
             created_at=_utc(created_at),
         )
 

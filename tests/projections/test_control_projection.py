@@ -11,7 +11,13 @@ import msgspec
 
 from ingress.control import ControlState
 from ledger import LedgerApp
-from projections import ProjectionRunner, open_queries
+from projections import (
+    KeyRegistryProjection,
+    ProjectionRunner,
+    SQLiteKeyRegistryView,
+    Tracking,
+    open_queries,
+)
 from projections.control import CONTROL_TABLES, ControlView
 from schemas.events import (
     EndUserCreated,
@@ -171,3 +177,12 @@ class TestControlOnSQLite(SQLiteBackend, ControlContract):
 
 class TestControlOnPostgres(PostgresBackend, ControlContract):
     pass
+
+
+def test_the_key_registry_keeps_metadata_of_any_json_type(tmp_path: Any) -> None:
+    view = SQLiteKeyRegistryView(str(tmp_path / "keys.db"))
+    created = KeyCreated(key_id="k", key_hash="h", key_prefix="p",
+                         metadata={"tier": 2, "tags": ["a"], "owner": "ops"})
+    KeyRegistryProjection(view).process_batch([(1, _wrap(created, 0))], Tracking("keys", 0, 1))
+    assert view.records()[0].metadata == {"tier": 2, "tags": ["a"], "owner": "ops"}
+    view.close()
