@@ -53,11 +53,16 @@ def _free_port() -> int:
         return port
 
 
+_PATIENT = {"pool_timeout_s": 15.0, "socket_timeout_s": 15.0}
+
+
 class TestRedisAdmission(AdmissionContract):
     @pytest.fixture
     async def pair(self, redis_url: str, namespace: str) -> AsyncIterator[Pair]:
-        first = RedisAdmission(redis_url, namespace)
-        second = RedisAdmission(redis_url, namespace)
+        # NOTE: generous timeouts: on a loaded 2-core machine 100 concurrent admits can wait for
+        # a pooled connection longer than the production default of 1 s.
+        first = RedisAdmission(redis_url, namespace, **_PATIENT)
+        second = RedisAdmission(redis_url, namespace, **_PATIENT)
         yield first, second
         await first.aclose()
         await second.aclose()
