@@ -50,7 +50,9 @@ async def bus(tmp_path: Path) -> AsyncIterator[tuple[LocalBus, Outbox]]:
 async def pair(tmp_path: Path, bus: tuple[LocalBus, Outbox], redis_url: str,
                namespace: str) -> AsyncIterator[list[Harness]]:
     prefix = f"{namespace}:admission"
-    instances = [Harness(config(tmp_path), bus[1], bus[0], RedisAdmission(redis_url, prefix))
+    instances = [Harness(config(tmp_path), bus[1], bus[0],
+                         RedisAdmission(redis_url, prefix, pool_timeout_s=15.0,
+                                        socket_timeout_s=15.0))
                  for _ in range(2)]
     for instance in instances:
         await instance.admission.start()
