@@ -19,7 +19,13 @@ from uuid import UUID
 
 import psycopg
 from eventsourcing.application import Application
-from eventsourcing.persistence import IntegrityError, InterfaceError, Notification, OperationalError
+from eventsourcing.persistence import (
+    IntegrityError,
+    InterfaceError,
+    Notification,
+    OperationalError,
+    ProgrammingError,
+)
 from eventsourcing.utils import Environment
 from psycopg import sql
 
@@ -60,11 +66,13 @@ class LedgerApp(Application[UUID]):
                 with _store_errors(store):
                     super().__init__(env=dict(env))
                 return
-            except IntegrityError:
+            except (IntegrityError, ProgrammingError) as exc:
                 # NOTE: two processes (ledger and projector) starting together race on Postgres'
-                # CREATE TABLE IF NOT EXISTS, and the loser gets a unique violation on pg_type.
-                # The table exists by then, so constructing again succeeds.
-                if attempt == _CREATE_ATTEMPTS - 1:
+                # CREATE TABLE IF NOT EXISTS; the loser gets a unique violation on pg_type or
+                # "relation already exists". The table exists by then, so constructing again
+                # succeeds.
+                lost_race = isinstance(exc, IntegrityError) or "already exists" in str(exc)
+                if not lost_race or attempt == _CREATE_ATTEMPTS - 1:
                     raise
 
     def construct_env(self, name: str, env: Mapping[str, str] | None = None) -> Environment:
