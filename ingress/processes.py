@@ -121,7 +121,8 @@ def standalone_jobs(config: LLMuxConfig, bus: Bus) -> list[Job]:
 async def run_ledger(config: LLMuxConfig, stop: asyncio.Event) -> None:
     """``llmux ledger``: NATS → event store, until ``stop``."""
     bus = NatsBus(config.nats.url, stream=config.nats.stream,
-                  subject_prefix=config.nats.subject_prefix)
+                  subject_prefix=config.nats.subject_prefix,
+                  ack_wait_s=duration_seconds(config.nats.ack_wait))
     try:
         await bus.start()
     except BusUnavailable as exc:

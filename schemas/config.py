@@ -232,6 +232,13 @@ class NatsConfig(_Record, frozen=True):
     url: str = "nats://127.0.0.1:4222"
     stream: str = "LLMUX"
     subject_prefix: str = "llmux"
+    ack_wait: Duration = "30s"
+    """How long a fetched, unacked message waits before redelivery (after a consumer crashed)."""
+
+    def __post_init__(self) -> None:
+        _check_durations(self, "ack_wait")
+        if duration_seconds(self.ack_wait) < 1:
+            raise ValueError("ack_wait: expected at least 1s (a batch must be recorded within it)")
 
 
 class DatabaseConfig(_Record, frozen=True):

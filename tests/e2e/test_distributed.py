@@ -24,7 +24,9 @@ def _config(tmp_path: Path, namespace: str, database_url: str, nats_url: str) ->
     return write_config(tmp_path / "llmux.yaml", {
         "deployment": {"mode": "distributed", "data_dir": str(tmp_path / "data")},
         "auth": {"master_key": MASTER, "hash_secret": "test-hash-secret"},
-        "nats": {"url": nats_url, "stream": namespace.upper(), "subject_prefix": namespace},
+        # NOTE: a short ack wait, so what a SIGKILLed ledger had fetched is redelivered quickly.
+        "nats": {"url": nats_url, "stream": namespace.upper(), "subject_prefix": namespace,
+                 "ack_wait": "3s"},
         "database": {"url": database_url},
         "providers": [{"name": "mock", "type": "mock", "models": ["mock-gpt"],
                        "mock": {"stream_chunks": 3}}],
