@@ -14,6 +14,7 @@ import sys
 from collections.abc import Sequence
 
 from ingress import commands
+from projections import PROJECTION_NAMES
 from schemas.config import LLMuxConfig
 from schemas.config_loader import ConfigError, default_config, load_config
 
@@ -77,7 +78,7 @@ def _parser() -> argparse.ArgumentParser:
 
     projections = sub.add_parser("projections", help="read models").add_subparsers()
     rebuild = projections.add_parser("rebuild", help="drop a projection and replay it")
-    rebuild.add_argument("name", choices=["spend", "keys"])
+    rebuild.add_argument("name", choices=PROJECTION_NAMES)
     rebuild.add_argument("--config")
     rebuild.set_defaults(handler=commands.projections_rebuild)
     return parser

@@ -74,7 +74,8 @@ def keys_create(config: LLMuxConfig, args: argparse.Namespace) -> int:
     if not master_key:
         raise CommandError("no master key: set auth.master_key or LLMUX_MASTER_KEY")
     host = "127.0.0.1" if config.server.host in ("0.0.0.0", "::") else config.server.host
-    url = (args.url or f"http://{host}:{config.server.port}").rstrip("/") + "/key/generate"
+    port = config.server.admin_port or config.server.port  # management moves to the admin port
+    url = (args.url or f"http://{host}:{port}").rstrip("/") + "/key/generate"
     body: dict[str, object] = {"key_alias": args.alias}
     if args.models:
         body["models"] = [m.strip() for m in args.models.split(",") if m.strip()]

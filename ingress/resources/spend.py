@@ -23,7 +23,7 @@ class SpendByKey:
 
     async def on_get(self, req: falcon.asgi.Request, resp: falcon.asgi.Response) -> None:
         caller: Caller = req.context.caller
-        caller.require_admin()
+        caller.require_admin_read()
         rows = await self._reader.spend_by_key(req.get_param("key_id") or req.get_param("key"))
         resp.content_type = falcon.MEDIA_JSON
         resp.data = orjson.dumps(rows)
