@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import falcon
 import falcon.asgi
 
 from ingress.body import read_json_object, validate
 from ingress.chat import ChatService
-from schemas.money import format_usd
+from ingress.resources.replies import reply_json, reply_stream
 from schemas.openai import ChatCompletionRequest
 
 __all__ = ["ChatCompletions"]
-
-SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
 class ChatCompletions:
@@ -27,12 +24,7 @@ class ChatCompletions:
         req.context.scope = scope
         if request.is_streaming:
             call = await self._service.open_stream(scope, body)
-            resp.set_headers({**SSE_HEADERS, "x-llmux-deployment": call.deployment.id})
-            # RawFrame has SSEvent.serialize(), all Falcon calls; its annotation names SSEvent only.
-            resp.sse = self._service.pump(scope, call)  # type: ignore[assignment]
+            reply_stream(resp, call.deployment.id, self._service.pump(scope, call))
             return
         result, cost = await self._service.complete(scope, body)
-        resp.content_type = falcon.MEDIA_JSON
-        resp.data = result.body
-        resp.set_header("x-llmux-deployment", result.deployment.id)
-        resp.set_header("x-llmux-cost-usd", format_usd(cost.cost_micros))
+        reply_json(resp, result.body, result.deployment.id, cost.cost_micros)

@@ -8,8 +8,7 @@ import orjson
 
 from ingress.body import read_json_object
 from ingress.messages import MessagesService
-from ingress.resources.chat import SSE_HEADERS
-from schemas.money import format_usd
+from ingress.resources.replies import reply_json, reply_stream
 
 __all__ = ["Messages"]
 
@@ -25,15 +24,10 @@ class Messages:
         req.context.scope = scope
         if scope.is_streaming:
             call = await self._service.open_stream(scope, chat_body)
-            resp.set_headers({**SSE_HEADERS, "x-llmux-deployment": call.deployment.id})
-            # RawFrame has SSEvent.serialize(), all Falcon calls; its annotation names SSEvent only.
-            resp.sse = self._service.events(scope, call)  # type: ignore[assignment]
+            reply_stream(resp, call.deployment.id, self._service.events(scope, call))
             return
         message, deployment, cost = await self._service.create(scope, chat_body)
-        resp.content_type = falcon.MEDIA_JSON
-        resp.data = orjson.dumps(message)
-        resp.set_header("x-llmux-deployment", deployment)
-        resp.set_header("x-llmux-cost-usd", format_usd(cost.cost_micros))
+        reply_json(resp, orjson.dumps(message), deployment, cost.cost_micros)
 
     async def on_post_count_tokens(self, req: falcon.asgi.Request,
                                    resp: falcon.asgi.Response) -> None:

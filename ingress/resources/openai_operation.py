@@ -8,14 +8,12 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-import falcon
 import falcon.asgi
 
 from ingress.body import read_json_object, validate
 from ingress.chat import CallRequest, ChatService
-from ingress.resources.chat import SSE_HEADERS
+from ingress.resources.replies import reply_json, reply_stream
 from router_engine.providers import Operation
-from schemas.money import format_usd
 
 __all__ = ["OpenAIOperation"]
 
@@ -39,12 +37,7 @@ class OpenAIOperation:
         req.context.scope = scope
         if request.is_streaming:
             call = await self._service.open_stream(scope, body, self.OPERATION)
-            resp.set_headers({**SSE_HEADERS, "x-llmux-deployment": call.deployment.id})
-            # RawFrame has SSEvent.serialize(), all Falcon calls; its annotation names SSEvent only.
-            resp.sse = self._service.pump(scope, call)  # type: ignore[assignment]
+            reply_stream(resp, call.deployment.id, self._service.pump(scope, call))
             return
         result, cost = await self._service.complete(scope, body, self.OPERATION)
-        resp.content_type = falcon.MEDIA_JSON
-        resp.data = result.body
-        resp.set_header("x-llmux-deployment", result.deployment.id)
-        resp.set_header("x-llmux-cost-usd", format_usd(cost.cost_micros))
+        reply_json(resp, result.body, result.deployment.id, cost.cost_micros)

@@ -7,9 +7,8 @@ import falcon.asgi
 import orjson
 
 from ingress.body import read_json_object
-from ingress.resources.chat import SSE_HEADERS
+from ingress.resources.replies import reply_json, reply_stream
 from ingress.responses import ResponsesService
-from schemas.money import format_usd
 
 __all__ = ["Responses"]
 
@@ -25,12 +24,7 @@ class Responses:
         req.context.scope = scope
         if scope.is_streaming:
             call = await self._service.open_stream(scope, chat_body)
-            resp.set_headers({**SSE_HEADERS, "x-llmux-deployment": call.deployment.id})
-            # RawFrame has SSEvent.serialize(), all Falcon calls; its annotation names SSEvent only.
-            resp.sse = self._service.events(scope, call, body)  # type: ignore[assignment]
+            reply_stream(resp, call.deployment.id, self._service.events(scope, call, body))
             return
         response, deployment, cost = await self._service.create(scope, body, chat_body)
-        resp.content_type = falcon.MEDIA_JSON
-        resp.data = orjson.dumps(response)
-        resp.set_header("x-llmux-deployment", deployment)
-        resp.set_header("x-llmux-cost-usd", format_usd(cost.cost_micros))
+        reply_json(resp, orjson.dumps(response), deployment, cost.cost_micros)
