@@ -90,12 +90,8 @@ class ChatService:
         try:
             result = await self._router.complete(body, model=scope.model_requested,
                                                  operation=operation)
-        except LLMuxError as error:
-            await self._release(scope)
-            self._accounting.failed(scope, error)
-            raise
-        except BaseException:
-            self._release_soon(scope)
+        except BaseException as exc:
+            await self._not_served(scope, exc)
             raise
         cost = self._router.price(result.deployment, result.usage)
         await self._settle_cost(scope, cost, result.usage)
@@ -109,12 +105,8 @@ class ChatService:
         try:
             return await self._router.open_stream(body, model=scope.model_requested,
                                                   operation=operation)
-        except LLMuxError as error:
-            await self._release(scope)
-            self._accounting.failed(scope, error)
-            raise
-        except BaseException:
-            self._release_soon(scope)
+        except BaseException as exc:
+            await self._not_served(scope, exc)
             raise
 
     async def pump(self, scope: RequestScope, call: StreamCall,
@@ -176,6 +168,18 @@ class ChatService:
     def _release_soon(self, scope: RequestScope) -> None:
         if self._gate is not None:
             self._gate.release_soon(scope)
+
+    async def _not_served(self, scope: RequestScope, exc: BaseException) -> None:
+        """Undo the admission of a call whose upstream call raised ``exc`` before any answer.
+
+        Our own errors are released now and recorded as the call's failure; anything else (a
+        cancellation, a bug) must not wait on I/O here, so its release is only scheduled.
+        """
+        if isinstance(exc, LLMuxError):
+            await self._release(scope)
+            self._accounting.failed(scope, exc)
+        else:
+            self._release_soon(scope)
 
 
 def _ending(fmt: StreamFormat | None, error: LLMuxError | None) -> list[bytes]:
