@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 import msgspec
 
@@ -68,6 +68,32 @@ def limits_view(limits: EntityLimits) -> dict[str, Any]:
     }
 
 
+class _Governed(Protocol):
+    """What users, teams, organizations and end users share: limits, metadata, a block flag."""
+
+    @property
+    def limits(self) -> EntityLimits: ...
+    @property
+    def metadata(self) -> dict[str, Any]: ...
+    @property
+    def blocked(self) -> bool: ...
+    @property
+    def created_at(self) -> datetime | None: ...
+    @property
+    def updated_at(self) -> datetime | None: ...
+
+
+def _governed_view(entity: _Governed) -> dict[str, Any]:
+    """The fields every governed entity's view ends with, in LiteLLM's order."""
+    return {
+        **limits_view(entity.limits),
+        "metadata": dict(entity.metadata),
+        "blocked": entity.blocked,
+        "created_at": _time(entity.created_at),
+        "updated_at": _time(entity.updated_at),
+    }
+
+
 def key_view(key: KeyState) -> dict[str, Any]:
     return {
         "token_id": key.key_id,
@@ -101,11 +127,7 @@ def user_view(user: UserState, state: ControlState) -> dict[str, Any]:
         "organization_id": user.org_id,
         "teams": [team.team_id for team in state.teams_of_user(user.user_id)],
         "models": list(user.models),
-        **limits_view(user.limits),
-        "metadata": dict(user.metadata),
-        "blocked": user.blocked,
-        "created_at": _time(user.created_at),
-        "updated_at": _time(user.updated_at),
+        **_governed_view(user),
     }
 
 
@@ -117,11 +139,7 @@ def team_view(team: TeamState) -> dict[str, Any]:
         "members_with_roles": [{"user_id": m.user_id, "role": m.role} for m in team.members],
         "models": list(team.models),
         "model_groups": {name: list(models) for name, models in team.model_groups.items()},
-        **limits_view(team.limits),
-        "metadata": dict(team.metadata),
-        "blocked": team.blocked,
-        "created_at": _time(team.created_at),
-        "updated_at": _time(team.updated_at),
+        **_governed_view(team),
     }
 
 
@@ -133,11 +151,7 @@ def org_view(org: OrgState) -> dict[str, Any]:
                      "max_budget": usd(m.max_budget_micros)} for m in org.members],
         "models": list(org.models),
         "model_groups": {name: list(models) for name, models in org.model_groups.items()},
-        **limits_view(org.limits),
-        "metadata": dict(org.metadata),
-        "blocked": org.blocked,
-        "created_at": _time(org.created_at),
-        "updated_at": _time(org.updated_at),
+        **_governed_view(org),
     }
 
 
@@ -146,11 +160,7 @@ def end_user_view(end_user: EndUserState) -> dict[str, Any]:
         "user_id": end_user.end_user_id,
         "alias": end_user.alias,
         "models": list(end_user.models),
-        **limits_view(end_user.limits),
-        "metadata": dict(end_user.metadata),
-        "blocked": end_user.blocked,
-        "created_at": _time(end_user.created_at),
-        "updated_at": _time(end_user.updated_at),
+        **_governed_view(end_user),
     }
 
 
