@@ -11,6 +11,7 @@ from typing import Any
 
 import orjson
 
+from router_engine.translation.chat_upstream import completion_object
 from schemas.errors import UpstreamProtocolError
 
 __all__ = ["anthropic_message_id", "anthropic_usage", "openai_response_to_anthropic", "stop_reason"]
@@ -58,7 +59,7 @@ def openai_response_to_anthropic(body: bytes | dict[str, Any], *, model: str) ->
     Raises:
         UpstreamProtocolError: ``body`` is not a chat completion.
     """
-    completion = _decode(body)
+    completion = completion_object(body)
     choices = completion.get("choices")
     if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
         raise UpstreamProtocolError("The upstream completion has no choices.")
@@ -74,18 +75,6 @@ def openai_response_to_anthropic(body: bytes | dict[str, Any], *, model: str) ->
         "stop_sequence": None,
         "usage": anthropic_usage(completion.get("usage")),
     }
-
-
-def _decode(body: bytes | dict[str, Any]) -> dict[str, Any]:
-    if isinstance(body, dict):
-        return body
-    try:
-        decoded = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        raise UpstreamProtocolError("The upstream completion is not JSON.") from None
-    if not isinstance(decoded, dict):
-        raise UpstreamProtocolError("The upstream completion is not a JSON object.")
-    return decoded
 
 
 def _content_blocks(message: dict[str, Any]) -> list[dict[str, Any]]:

@@ -14,16 +14,15 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
-
 from router_engine.translation.anthropic_errors import anthropic_error_body
 from router_engine.translation.anthropic_inbound_response import (
     anthropic_message_id,
     anthropic_usage,
     stop_reason,
 )
-from router_engine.translation.sse import SSEDecoder, named_frame
-from schemas.errors import LLMuxError, UpstreamProtocolError
+from router_engine.translation.chat_upstream import ChatStreamRewrite
+from router_engine.translation.sse import named_frame
+from schemas.errors import LLMuxError
 
 __all__ = ["OpenAIStreamToAnthropic", "anthropic_error_event"]
 
@@ -41,14 +40,14 @@ def anthropic_error_event(error: LLMuxError) -> bytes:
     return named_frame("error", anthropic_error_body(error))
 
 
-class OpenAIStreamToAnthropic:
+class OpenAIStreamToAnthropic(ChatStreamRewrite):
     """Per-stream state of one OpenAI stream being rewritten as Anthropic events."""
 
-    __slots__ = ("_block", "_decoder", "_id", "_is_finished", "_is_started", "_model",
-                 "_next_index", "_stop_reason", "_tool_blocks", "_usage")
+    __slots__ = ("_block", "_id", "_is_started", "_model", "_next_index", "_stop_reason",
+                 "_tool_blocks", "_usage")
 
     def __init__(self, model: str, *, message_id: str | None = None) -> None:
-        self._decoder = SSEDecoder()
+        super().__init__()
         self._model = model
         self._id = message_id
         self._block: tuple[str, int] | None = None
@@ -59,28 +58,6 @@ class OpenAIStreamToAnthropic:
         self._stop_reason: str | None = None
         self._usage: Any = None
         self._is_started = False
-        self._is_finished = False
-
-    @property
-    def is_finished(self) -> bool:
-        """True once ``message_stop`` or an ``error`` event was produced."""
-        return self._is_finished
-
-    def feed(self, frame: bytes) -> list[bytes]:
-        """The Anthropic events for one or more OpenAI SSE frames (partial frames are buffered).
-
-        Raises:
-            UpstreamProtocolError: a frame is not JSON.
-        """
-        events: list[bytes] = []
-        for sse in self._decoder.feed(frame):
-            if self._is_finished:
-                break
-            if sse.data.strip() == b"[DONE]":
-                events.extend(self.finish())
-            else:
-                events.extend(self._chunk(_json(sse.data)))
-        return events
 
     def finish(self) -> list[bytes]:
         """The closing events (open block stop, ``message_delta``, ``message_stop``); idempotent."""
@@ -194,13 +171,3 @@ def _error_event_from_openai(error: _Payload) -> bytes:
     message = error.get("message")
     body = {"type": kind, "message": message if isinstance(message, str) else "Stream failed."}
     return named_frame("error", {"type": "error", "error": body})
-
-
-def _json(data: bytes) -> _Payload:
-    try:
-        payload = orjson.loads(data)
-    except orjson.JSONDecodeError:
-        raise UpstreamProtocolError("The upstream stream sent a frame that is not JSON.") from None
-    if not isinstance(payload, dict):
-        raise UpstreamProtocolError("The upstream stream sent a frame that is not an object.")
-    return payload

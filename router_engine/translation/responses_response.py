@@ -14,8 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
-
+from router_engine.translation.chat_upstream import completion_object
 from schemas.errors import UpstreamProtocolError
 
 __all__ = [
@@ -117,7 +116,7 @@ def openai_response_to_responses(body: bytes | _Doc, *, request: _Doc, response_
     Raises:
         UpstreamProtocolError: ``body`` is not a chat completion.
     """
-    completion = _decode(body)
+    completion = completion_object(body)
     choices = completion.get("choices")
     if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
         raise UpstreamProtocolError("The upstream completion has no choices.")
@@ -149,15 +148,3 @@ def _output(message: _Doc, response_id: str) -> list[_Doc]:
         items.append(function_call_item(str(call.get("id") or ""), str(function.get("name", "")),
                                         str(function.get("arguments") or "{}"), "completed"))
     return items
-
-
-def _decode(body: bytes | _Doc) -> _Doc:
-    if isinstance(body, dict):
-        return body
-    try:
-        decoded = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        raise UpstreamProtocolError("The upstream completion is not JSON.") from None
-    if not isinstance(decoded, dict):
-        raise UpstreamProtocolError("The upstream completion is not a JSON object.")
-    return decoded

@@ -24,8 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
-
+from router_engine.translation.chat_upstream import ChatStreamRewrite
 from router_engine.translation.responses_response import (
     function_call_item,
     item_id,
@@ -36,8 +35,8 @@ from router_engine.translation.responses_response import (
     responses_usage,
     text_part,
 )
-from router_engine.translation.sse import SSEDecoder, named_frame
-from schemas.errors import LLMuxError, UpstreamError, UpstreamProtocolError
+from router_engine.translation.sse import named_frame
+from schemas.errors import LLMuxError, UpstreamError
 
 __all__ = ["OpenAIStreamToResponses"]
 
@@ -60,17 +59,17 @@ class _Item:
     is_done: bool = False
 
 
-class OpenAIStreamToResponses:
+class OpenAIStreamToResponses(ChatStreamRewrite):
     """Per-stream state of one chat stream being rewritten as Responses events."""
 
-    __slots__ = ("_calls", "_created_at", "_decoder", "_finish_reason", "_id", "_is_finished",
-                 "_is_started", "_items", "_open", "_request", "_sequence", "_usage")
+    __slots__ = ("_calls", "_created_at", "_finish_reason", "_id", "_is_started", "_items",
+                 "_open", "_request", "_sequence", "_usage")
 
     def __init__(self, request: _Doc, *, response_id: str, created_at: int) -> None:
+        super().__init__()
         self._request = request
         self._id = response_id
         self._created_at = created_at
-        self._decoder = SSEDecoder()
         self._sequence = 0
         self._items: list[_Item] = []
         self._open: _Item | None = None
@@ -79,28 +78,6 @@ class OpenAIStreamToResponses:
         self._finish_reason: str | None = None
         self._usage: Any = None
         self._is_started = False
-        self._is_finished = False
-
-    @property
-    def is_finished(self) -> bool:
-        """True once a terminal event (completed, incomplete or failed) was produced."""
-        return self._is_finished
-
-    def feed(self, frame: bytes) -> list[bytes]:
-        """The Responses events for one or more chat SSE frames (partial frames are buffered).
-
-        Raises:
-            UpstreamProtocolError: a frame is not a JSON object.
-        """
-        events: list[bytes] = []
-        for sse in self._decoder.feed(frame):
-            if self._is_finished:
-                break
-            if sse.data.strip() == b"[DONE]":
-                events += self.finish()
-            else:
-                events += self._chunk(_json(sse.data))
-        return events
 
     def finish(self) -> list[bytes]:
         """Every open item's closing events, then the terminal event; idempotent."""
@@ -277,13 +254,3 @@ def _part_doc(part_type: str, text: str) -> _Doc:
     if part_type == "refusal":
         return {"type": "refusal", "refusal": text}
     return {"type": "reasoning_text", "text": text}
-
-
-def _json(data: bytes) -> _Doc:
-    try:
-        payload = orjson.loads(data)
-    except orjson.JSONDecodeError:
-        raise UpstreamProtocolError("The upstream stream sent a frame that is not JSON.") from None
-    if not isinstance(payload, dict):
-        raise UpstreamProtocolError("The upstream stream sent a frame that is not an object.")
-    return payload
