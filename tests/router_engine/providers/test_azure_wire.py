@@ -15,11 +15,10 @@ from typing import Any
 import aiohttp
 import orjson
 import pytest
-from openai.types.chat import ChatCompletion, ChatCompletionChunk
+from openai.types.chat import ChatCompletion
 
 from router_engine.deployment import Deployment
 from router_engine.providers.azure import AzureOpenAIAdapter
-from router_engine.upstream.base import UpstreamRequest
 from schemas.config import ProviderConfig
 from schemas.errors import (
     ContentPolicyViolation,
@@ -37,6 +36,7 @@ from tests.fakes.azure_server import (
     run_azure_server,
     start_azure_server,
 )
+from tests.router_engine.providers.wire import Streamed, complete_with, send, stream_with
 
 WEATHER_TOOL = {"type": "function", "function": {
     "name": "get_weather", "parameters": {"type": "object", "properties": {
@@ -63,57 +63,16 @@ def chat(text: str, **fields: Any) -> dict[str, Any]:
     return {"model": "gpt-4o", "messages": [{"role": "user", "content": text}], **fields}
 
 
-async def send(request: UpstreamRequest) -> tuple[int, bytes]:
-    async with aiohttp.ClientSession() as session, session.post(
-        request.url, headers=dict(request.headers), data=request.body
-    ) as response:
-        return response.status, await response.read()
-
-
 async def complete(endpoint: str, body: dict[str, Any], deployment_name: str = "gpt4o",
                    **fields: Any) -> tuple[ChatCompletion, TokenUsage | None]:
     adapter, deployment = make(endpoint, deployment_name, **fields)
-    status, raw = await send(adapter.build_request(body, deployment, is_streaming=False))
-    if status != 200:
-        raise adapter.parse_error(status, raw)
-    parsed = adapter.parse_response(raw, deployment)
-    return ChatCompletion.model_validate_json(parsed.body), parsed.usage
-
-
-@dataclasses.dataclass
-class Streamed:
-    chunks: list[ChatCompletionChunk] = dataclasses.field(default_factory=list)
-    frames: list[bytes] = dataclasses.field(default_factory=list)
-    usage: TokenUsage | None = None
-    saw_done: bool = False
-    failure: Exception | None = None
-
-    def content(self) -> str:
-        return "".join(c.delta.content or "" for chunk in self.chunks for c in chunk.choices)
+    return await complete_with(adapter, deployment, body)
 
 
 async def stream(endpoint: str, body: dict[str, Any], deployment_name: str = "gpt4o",
                  *, include_usage: bool = True) -> Streamed:
     adapter, deployment = make(endpoint, deployment_name)
-    request = adapter.build_request(body, deployment, is_streaming=True)
-    translator = adapter.stream_translator(deployment, forward_usage_chunk=include_usage)
-    result = Streamed()
-    try:
-        async with aiohttp.ClientSession() as session, session.post(
-            request.url, headers=dict(request.headers), data=request.body
-        ) as response:
-            assert response.status == 200, await response.read()
-            async for data in response.content.iter_any():
-                result.frames.extend(translator.feed(data))
-        result.frames.extend(translator.finish())
-    except (LLMuxError, aiohttp.ClientPayloadError) as exc:
-        result.failure = exc
-    for frame in result.frames:
-        payload = frame.removeprefix(b"data: ").strip()
-        if payload != b"[DONE]":
-            result.chunks.append(ChatCompletionChunk.model_validate_json(payload))
-    result.usage, result.saw_done = translator.usage, translator.saw_done
-    return result
+    return await stream_with(adapter, deployment, body, include_usage=include_usage)
 
 
 async def test_text_streamed_and_not_say_and_cost_the_same(endpoint: str) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 import aiohttp
 import orjson
 import pytest
-from openai.types.chat import ChatCompletion, ChatCompletionChunk
+from openai.types.chat import ChatCompletion
 
 from router_engine.deployment import Deployment
 from router_engine.providers.gemini import GeminiAdapter
@@ -31,6 +31,7 @@ from schemas.errors import (
 )
 from schemas.token_usage import TokenUsage
 from tests.fakes.gemini_server import DEFAULT_API_KEY, run_gemini_server, start_gemini_server
+from tests.router_engine.providers.wire import Streamed, complete_with, send, stream_with
 
 WEATHER_TOOL = {"type": "function", "function": {
     "name": "get_weather", "description": "Current weather.",
@@ -56,66 +57,18 @@ def chat(text: str, **fields: Any) -> dict[str, Any]:
     return {"model": "m", "messages": [{"role": "user", "content": text}], **fields}
 
 
-async def send(request: UpstreamRequest) -> tuple[int, bytes]:
-    async with aiohttp.ClientSession() as session, session.post(
-        request.url, headers=dict(request.headers), data=request.body
-    ) as response:
-        return response.status, await response.read()
-
-
 async def complete(base_url: str, body: dict[str, Any], model: str = "gemini-2.5-flash",
                    api_key: str = DEFAULT_API_KEY) -> tuple[ChatCompletion, TokenUsage | None]:
     """A non-streamed call; raises the mapped gateway error for a non-2xx reply."""
     adapter, deployment = make(base_url, model, api_key)
-    status, raw = await send(adapter.build_request(body, deployment, is_streaming=False))
-    if status != 200:
-        raise adapter.parse_error(status, raw)
-    parsed = adapter.parse_response(raw, deployment)
-    return ChatCompletion.model_validate_json(parsed.body), parsed.usage
-
-
-class Streamed:
-    """What a streamed call produced: validated chunks, raw frames, and the translator's view."""
-
-    def __init__(self) -> None:
-        self.frames: list[bytes] = []
-        self.chunks: list[ChatCompletionChunk] = []
-        self.usage: TokenUsage | None = None
-        self.saw_done = False
-        self.failure: Exception | None = None
-
-    def content(self, index: int = 0) -> str:
-        return "".join(choice.delta.content or "" for chunk in self.chunks
-                       for choice in chunk.choices if choice.index == index)
-
-    def tool_calls(self) -> list[Any]:
-        return [call for chunk in self.chunks for choice in chunk.choices
-                for call in choice.delta.tool_calls or []]
+    return await complete_with(adapter, deployment, body)
 
 
 async def stream(base_url: str, body: dict[str, Any], model: str = "gemini-2.5-flash",
                  *, include_usage: bool = True) -> Streamed:
     """A streamed call, relayed chunk by chunk through the translator as the router does."""
     adapter, deployment = make(base_url, model)
-    request = adapter.build_request(body, deployment, is_streaming=True)
-    translator = adapter.stream_translator(deployment, forward_usage_chunk=include_usage)
-    result = Streamed()
-    try:
-        async with aiohttp.ClientSession() as session, session.post(
-            request.url, headers=dict(request.headers), data=request.body
-        ) as response:
-            assert response.status == 200, await response.read()
-            async for data in response.content.iter_any():
-                result.frames.extend(translator.feed(data))
-        result.frames.extend(translator.finish())
-    except (LLMuxError, aiohttp.ClientPayloadError) as exc:
-        result.failure = exc
-    for frame in result.frames:
-        payload = frame.removeprefix(b"data: ").strip()
-        if payload != b"[DONE]":
-            result.chunks.append(ChatCompletionChunk.model_validate_json(payload))
-    result.usage, result.saw_done = translator.usage, translator.saw_done
-    return result
+    return await stream_with(adapter, deployment, body, include_usage=include_usage)
 
 
 async def test_text_reply_streamed_and_not_say_and_cost_the_same(base_url: str) -> None:
