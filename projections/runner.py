@@ -12,18 +12,26 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, Protocol
 
 from ledger import LedgerApp, LedgerUnavailable
 from projections.base import Projection
+from projections.log_reader import SharedLogReader
 from projections.stores import ProjectionConflict, StoreUnavailable, Tracking
+from schemas.events import EventEnvelope
 
 __all__ = ["ProjectionRunner"]
 
 _log = logging.getLogger(__name__)
 
 _RETRY_MAX_S = 5.0
+
+
+class _Log(Protocol):
+    def read_envelopes(self, start_position: int, limit: int) -> list[tuple[int, EventEnvelope]]:
+        ...
 
 
 class ProjectionRunner:
@@ -34,6 +42,8 @@ class ProjectionRunner:
         projection: the projection (with its view) to keep current.
         batch_size: most events applied in one transaction.
         poll_interval_s: longest wait between two looks at the log while idle.
+        log: where events are read; ``app`` itself by default (``sharing_reads`` passes one
+            ``SharedLogReader`` to several runners).
     """
 
     def __init__(
@@ -43,8 +53,9 @@ class ProjectionRunner:
         *,
         batch_size: int = 1000,
         poll_interval_s: float = 0.05,
+        log: _Log | None = None,
     ) -> None:
-        self._app = app
+        self._log: _Log = log if log is not None else app
         self.projection = projection
         self._batch_size = batch_size
         self._poll_interval_s = poll_interval_s
@@ -53,6 +64,13 @@ class ProjectionRunner:
         self._worker = ThreadPoolExecutor(
             max_workers=1, thread_name_prefix=f"projection-{projection.name}"
         )
+
+    @classmethod
+    def sharing_reads(cls, app: LedgerApp, projections: Iterable[Projection[Any]]
+                      ) -> list[ProjectionRunner]:
+        """One runner per projection, all reading ``app`` through one ``SharedLogReader``."""
+        log = SharedLogReader(app)
+        return [cls(app, projection, log=log) for projection in projections]
 
     def run_until_caught_up(self) -> int:
         """Apply every event recorded so far (blocking); returns how many events were read."""
@@ -111,7 +129,7 @@ class ProjectionRunner:
 
     def _process_next_batch(self) -> int:
         previous = self.projection.view.position()
-        events = self._app.read_envelopes(previous + 1, self._batch_size)
+        events = self._log.read_envelopes(previous + 1, self._batch_size)
         if events:
             tracking = Tracking(self.projection.name, previous, events[-1][0])
             self.projection.process_batch(events, tracking)
