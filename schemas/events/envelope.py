@@ -8,6 +8,7 @@ so the ledger stores exactly the bytes that were published and a replay reads th
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from datetime import UTC, datetime
 from typing import ClassVar
@@ -94,8 +95,17 @@ class EventEnvelope(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def derive_event_id(request_id: str, event_type: str) -> uuid.UUID:
-    """The id of the one event of ``event_type`` that request ``request_id`` can produce."""
-    return uuid.uuid5(EVENT_NAMESPACE, f"{request_id}/{event_type}")
+    """The id of the one event of ``event_type`` that request ``request_id`` can produce.
+
+    Equal to ``uuid.uuid5(EVENT_NAMESPACE, f"{request_id}/{event_type}")``.
+    """
+    # PERF: uuid5 inlined with the namespace bytes computed once: 2.9 -> 1.9 µs, twice per
+    # request (docs/performance.md, step 6).
+    digest = hashlib.sha1(_NAMESPACE_BYTES + f"{request_id}/{event_type}".encode()).digest()
+    return uuid.UUID(bytes=digest[:16], version=5)
+
+
+_NAMESPACE_BYTES = EVENT_NAMESPACE.bytes
 
 
 _ENCODER = msgspec.json.Encoder()

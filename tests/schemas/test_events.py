@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any, ClassVar
 
 import msgspec
@@ -57,6 +58,14 @@ def test_request_events_have_idempotent_ids() -> None:
     again = EventEnvelope.wrap(_usage(), actor="a", request_id="req-7")
     assert first.id == again.id == derive_event_id("req-7", "usage.recorded")
     assert EventEnvelope.wrap(_usage(), actor="a", request_id="req-8").id != first.id
+
+
+def test_derived_ids_are_uuid5_in_the_event_namespace() -> None:
+    """Stored events were written with ``uuid.uuid5``; a replay must derive the same ids."""
+    for request_id in ("req-7", "ü" * 40, ""):
+        expected = uuid.uuid5(envelope_module.EVENT_NAMESPACE, f"{request_id}/usage.recorded")
+        derived = derive_event_id(request_id, "usage.recorded")
+        assert derived == expected and derived.version == 5
 
 
 def test_old_version_is_upcast() -> None:
