@@ -17,6 +17,7 @@ from ingress import processes
 from ingress.app import create_app
 from ingress.logs import configure_logging
 from ingress.secrets import SecretsError, load_secrets
+from ingress.server_protocol import CoalescingHttpToolsProtocol
 from schemas.config import LLMuxConfig
 
 __all__ = [
@@ -45,7 +46,7 @@ def serve(config: LLMuxConfig, args: argparse.Namespace) -> int:
     if config.deployment.mode == "standalone" and not args.config:
         _print_demo_banner(config, host, port)
     server = uvicorn.Server(uvicorn.Config(
-        app, host=host, port=port, loop="uvloop", http="httptools", lifespan="on",
+        app, host=host, port=port, loop="uvloop", http=CoalescingHttpToolsProtocol, lifespan="on",
         access_log=False, log_config=None, timeout_keep_alive=75, server_header=False,
     ))
     _freeze_startup_heap()
