@@ -89,6 +89,9 @@ class Http1Connection(asyncio.Protocol):
         self._loop = loop
         self._transport: asyncio.Transport | None = None
         self._parser = httptools.HttpResponseParser(self)
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at = 0.0
+        self._deadline = 0.0
         self._reset()
 
     def _reset(self) -> None:
@@ -149,17 +152,45 @@ class Http1Connection(asyncio.Protocol):
     def close(self) -> None:
         """Drop the connection (an unfinished upstream call is cancelled by the closed socket)."""
         self.is_closed = True
+        self._disarm()
         if self._transport is not None:
             self._transport.close()
 
     async def _wait(self, deadline: float) -> None:
+        # PERF: one lazily re-armed timer per connection instead of a timer armed and cancelled
+        # for every wait (a stream waits once per chunk): a wait and its wake-up cost 3.3 -> 2.3
+        # µs (docs/performance.md, step 8). The timer fires at the earliest deadline it was
+        # armed for; if the current wait's deadline is later, it re-arms itself for that, so a
+        # wait never ends later than its deadline.
         waiter = self._waiter = self._loop.create_future()
-        timer = self._loop.call_at(deadline, _expire, waiter)
+        self._deadline = deadline
+        if self._timer is None or deadline < self._timer_at:
+            self._arm(deadline)
         try:
             await waiter
         finally:
-            timer.cancel()
             self._waiter = None
+
+    def _arm(self, at: float) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer_at = at
+        self._timer = self._loop.call_at(at, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        waiter = self._waiter
+        if waiter is None or waiter.done():
+            return  # NOTE: nobody waits now; the next wait arms the timer again
+        if self._loop.time() >= self._deadline:
+            _expire(waiter)
+        else:
+            self._arm(self._deadline)
+
+    def _disarm(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
 
     def _fail(self, error: LLMuxError) -> None:
         if self._error is None:
@@ -186,6 +217,8 @@ class Http1Connection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.is_closed = True
+        if self._waiter is None:
+            self._disarm()
         if self._is_complete:
             return
         if self._has_head and not self._length_known and self._error is None:
