@@ -45,12 +45,16 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--duration", type=float, default=10.0)
     p.add_argument("--warmup", type=float, default=3.0)
     p.add_argument("--stream", action="store_true", help="SSE requests (Python driver)")
+    p.add_argument("--chunks", type=int, default=64, help="content chunks per stream")
+    p.add_argument("--chunk-interval-ms", type=float, default=5.0)
     p.add_argument("--distributed", action="store_true")
     p.add_argument("--no-profile", action="store_true")
     p.add_argument("--all-threads", action="store_true",
                    help="sample threads waiting for the GIL too (default: only its holder)")
     p.add_argument("--rate", type=int, default=250, help="py-spy samples per second")
     p.add_argument("--format", default="raw", choices=["raw", "speedscope", "flamegraph"])
+    p.add_argument("--perf", action="store_true",
+                   help="sample with Linux perf (C level: kernel, interpreter, libraries) instead")
     p.add_argument("--out", type=Path, default=Path("/tmp/llmux-profile.txt"))
     p.add_argument("--gateway-core", type=int, default=0)
     p.add_argument("--load-core", type=int, default=1)
@@ -79,7 +83,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace, ctx: BenchContext,
          namespace: DistributedNamespace | None) -> int:
-    ports, _ = start_upstreams(ctx, {MODEL: UpstreamOptions(latency_s=args.latency_ms / 1000)})
+    upstream = UpstreamOptions(args.latency_ms / 1000, args.chunks, args.chunk_interval_ms / 1000)
+    ports, _ = start_upstreams(ctx, {MODEL: upstream})
     port = free_port()
     config = ctx.workdir / "llmux.yaml"
     tree = llmux_config(port, ports, ctx.workdir / "data", namespace)
@@ -102,6 +107,10 @@ def _run(args: argparse.Namespace, ctx: BenchContext,
                "-o", str(args.out), "-p", str(gateway.pid)]
         if not args.all_threads:
             cmd.append("--gil")
+        if args.perf:
+            cmd = ["taskset", "-c", str(args.load_core), "perf", "record", "-F", str(args.rate),
+                   "-g", "-o", str(args.out), "-p", str(gateway.pid), "--", "sleep",
+                   str(round(args.duration))]
         spy = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         time.sleep(0.5)
     cpu0, core0 = gateway.cpu_seconds(), core_busy_seconds(args.gateway_core)
@@ -113,6 +122,10 @@ def _run(args: argparse.Namespace, ctx: BenchContext,
         if spy.returncode:
             print(err.decode()[-2000:], file=sys.stderr)
     served = result.requests - result.errors
+    if result.stream:
+        ttft, gap = result.stream["ttft_ms"], result.stream["gap_ms"]
+        print(f"TTFT p50 {ttft['p50']:.2f} ms, p99 {ttft['p99']:.2f} ms; "
+              f"gap p99 {gap['p99']:.2f} ms")
     print(f"{'stream' if args.stream else 'json'} c={args.concurrency} "
           f"{'distributed' if namespace else 'standalone'}: {result.rps:,.0f} req/s, "
           f"p50 {result.p50_ms:.2f} ms, p99 {result.p99_ms:.2f} ms, errors {result.errors}; "
