@@ -56,6 +56,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--perf", action="store_true",
                    help="sample with Linux perf (C level: kernel, interpreter, libraries) instead")
     p.add_argument("--out", type=Path, default=Path("/tmp/llmux-profile.txt"))
+    p.add_argument("--keep-logs", action="store_true", help="keep the configs and process logs")
     p.add_argument("--gateway-core", type=int, default=0)
     p.add_argument("--load-core", type=int, default=1)
     return p
@@ -78,7 +79,10 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if namespace is not None:
             namespace.drop()
-        shutil.rmtree(workdir, ignore_errors=True)
+        if args.keep_logs:
+            print(f"logs: {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
 
 
 def _run(args: argparse.Namespace, ctx: BenchContext,
