@@ -29,7 +29,8 @@ from eventsourcing.persistence import (
 from eventsourcing.utils import Environment
 from psycopg import sql
 
-from ledger.entries import RECORDED_TOPIC, LedgerEntry
+from ledger.entries import RECORDED_TOPIC
+from ledger.entry_codec import to_envelope, to_stored_events
 from schemas.events import EventEnvelope
 
 __all__ = ["LedgerApp", "LedgerUnavailable", "open_ledger"]
@@ -65,7 +66,7 @@ class LedgerApp(Application[UUID]):
             try:
                 with _store_errors(store):
                     super().__init__(env=dict(env))
-                return
+                break
             except (IntegrityError, ProgrammingError) as exc:
                 # NOTE: two processes (ledger and projector) starting together race on Postgres'
                 # CREATE TABLE IF NOT EXISTS; the loser gets a unique violation on pg_type or
@@ -74,6 +75,10 @@ class LedgerApp(Application[UUID]):
                 lost_race = isinstance(exc, IntegrityError) or "already exists" in str(exc)
                 if not lost_race or attempt == _CREATE_ATTEMPTS - 1:
                     raise
+        if self.mapper.cipher is not None or self.mapper.compressor is not None:
+            # NOTE: entries are written as the plain JSON ``ledger.entry_codec`` builds.
+            self.close()
+            raise ValueError("the ledger does not support a cipher or a compressor")
 
     def construct_env(self, name: str, env: Mapping[str, str] | None = None) -> Environment:
         # NOTE: the base class would merge os.environ in; configuration comes only from ``env``.
@@ -113,7 +118,10 @@ class LedgerApp(Application[UUID]):
             return self.recorder.max_notification_id() or 0
 
     def _save(self, envelopes: Sequence[EventEnvelope]) -> int:
-        self.save(*(LedgerEntry.from_envelope(envelope) for envelope in envelopes))
+        # PERF: stored events built directly instead of through ``self.save(*aggregates)``; the
+        # recorder (notification log, unique entry id and version) is the library's (see
+        # ``ledger.entry_codec``: 43 -> 13 µs per event at 2,000 events/s).
+        self.recorder.insert_events(to_stored_events(envelopes))
         return len(envelopes)
 
     def _record_new_only(self, envelopes: Sequence[EventEnvelope]) -> int:
@@ -135,8 +143,10 @@ class LedgerApp(Application[UUID]):
         return bool(self.recorder.select_events(entry_id, limit=1))
 
     def _to_envelope(self, notification: Notification) -> EventEnvelope:
-        recorded: Any = self.mapper.to_domain_event(notification)
-        envelope: EventEnvelope = recorded.to_envelope()
+        envelope = to_envelope(notification)
+        if envelope is None:  # a state the fast decoder does not know: the library's mapper
+            recorded: Any = self.mapper.to_domain_event(notification)
+            envelope = recorded.to_envelope()
         return envelope
 
 

@@ -4,6 +4,10 @@ The entry's id is the envelope's id, so the store's unique ``(originator_id, ori
 constraint makes recording idempotent: a redelivered event raises ``IntegrityError`` instead of
 being stored twice. The entry's only event, ``Recorded``, carries the envelope's fields exactly,
 with the payload as the exact JSON text that was published, so replay hands back identical bytes.
+
+The ledger records and reads entries through ``ledger.entry_codec`` (stored events built directly,
+for speed), in exactly the format the library writes for this aggregate: ``LedgerEntry`` stays the
+domain model, and ``app.repository.get(entry_id)`` returns it.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from eventsourcing.utils import get_topic
 
 from schemas.events import EventEnvelope
 
-__all__ = ["RECORDED_TOPIC", "LedgerEntry"]
+__all__ = ["ENTRY_TOPIC", "RECORDED_TOPIC", "LedgerEntry"]
 
 
 class LedgerEntry(Aggregate):
@@ -78,6 +82,9 @@ class LedgerEntry(Aggregate):
             payload=bytes(envelope.payload).decode(),
         )
 
+
+ENTRY_TOPIC = get_topic(LedgerEntry)
+"""Topic of the aggregate class (a ``Recorded`` event's ``originator_topic``)."""
 
 RECORDED_TOPIC = get_topic(LedgerEntry.Recorded)
 """Topic of ``LedgerEntry.Recorded`` in the notification log (``ledger.entries:...``)."""

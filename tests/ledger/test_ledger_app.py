@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from eventsourcing.persistence import StoredEvent
 
-from ledger import LedgerApp, LedgerUnavailable, open_ledger
+from ledger import LedgerApp, LedgerEntry, LedgerUnavailable, open_ledger
 from schemas.events import (
     EventEnvelope,
     UsageRecorded,
@@ -20,7 +20,13 @@ from schemas.events import (
     decode_payload,
     encode_envelope,
 )
-from tests.projections.events import BASE_TIME, foreign_event, mixed_log, usage_event
+from tests.projections.events import (
+    BASE_TIME,
+    foreign_event,
+    mixed_log,
+    odd_text_events,
+    usage_event,
+)
 
 # A stored entry exactly as the first ledger release wrote it (topic and state bytes), and the wire
 # envelope it came from. Stored events are never edited: this must replay forever.
@@ -134,6 +140,24 @@ class LedgerContract:
         assert (usage.prompt_tokens, usage.cached_tokens, usage.cost_micros) == (1200, 0, 4500)
         assert replayed.occurred_at == datetime(2025, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)
         assert ledger.record([old]) == 0  # the old entry still guards its id
+
+    def test_entries_saved_by_the_library_read_back_identically(self, ledger: LedgerApp) -> None:
+        events = [*mixed_log(20), *odd_text_events()]
+        ledger.save(*(LedgerEntry.from_envelope(event) for event in events))
+        assert _wire([envelope for _, envelope in _all(ledger)]) == _wire(events)
+        assert ledger.record(events) == 0
+
+    def test_the_library_rebuilds_recorded_entries(self, ledger: LedgerApp) -> None:
+        events = [*mixed_log(20), *odd_text_events()]
+        assert ledger.record(events) == len(events)
+        for event in events:
+            entry: Any = ledger.repository.get(event.id)
+            assert isinstance(entry, LedgerEntry) and (entry.id, entry.version) == (event.id, 1)
+            assert (entry.event_type, entry.schema_version, entry.actor, entry.request_id) == (
+                event.type, event.version, event.actor, event.request_id)
+            assert entry.occurred_at == event.occurred_at
+            assert entry.occurred_at.utcoffset() == event.occurred_at.utcoffset()
+            assert entry.payload.encode() == bytes(event.payload)
 
     def test_configuration_never_comes_from_the_environment(
         self, location: dict[str, str], monkeypatch: pytest.MonkeyPatch

@@ -66,6 +66,20 @@ def foreign_event(occurred_at: datetime) -> EventEnvelope:
                          payload=msgspec.Raw(b'{"head": "abc",  "n": 7}'))
 
 
+def odd_text_events() -> list[EventEnvelope]:
+    """Envelopes whose text needs escaping or is not ASCII, and times in unusual shapes."""
+    texts = ("ключ-é", "tab\tnew\nline\r\"q\" back\\slash", "nul\x00 unit\x1f del\x7f",
+             "\u2028\u2029 emoji \U0001f600", "")
+    times = (BASE_TIME.replace(tzinfo=None), BASE_TIME.astimezone(timezone(timedelta(hours=5.5))),
+             BASE_TIME.replace(microsecond=1), BASE_TIME.astimezone(timezone(-timedelta(hours=11))))
+    payload = '{"note": "é\\u00e9 \\" \U0001f600", "n": -0.5e3}'
+    return [
+        EventEnvelope(id=uuid.uuid4(), type=f"odd.{index}", version=index, occurred_at=moment,
+                      actor=text, request_id=text or None, payload=msgspec.Raw(payload.encode()))
+        for index, (text, moment) in enumerate(zip(texts, (*times, BASE_TIME), strict=True))
+    ]
+
+
 def mixed_log(count: int, seed: int = 7) -> list[EventEnvelope]:
     """``count`` events: mostly usage over three UTC days (some in +02:00), plus other types."""
     rng = random.Random(seed)
