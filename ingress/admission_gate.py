@@ -18,7 +18,7 @@ A call with no limits at all (the master key, keys without limits) skips the adm
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -103,8 +103,11 @@ class AdmissionGate:
         if reservation.is_local:
             await settling  # NOTE: in memory it never suspends, so it cannot be interrupted
         else:
-            # NOTE: a cancelled request (client gone) must still settle what it spent.
-            await asyncio.shield(settling)
+            # PERF: the response does not wait for Redis: until the settlement lands (within a
+            # loop iteration or two) the reservation, never less than the actual cost, still
+            # holds, so limits can only be stricter meanwhile, never looser. In the background
+            # it also survives a cancelled request (client gone), and aclose() waits for it.
+            self._in_background(settling)
 
     async def release(self, scope: RequestScope) -> None:
         """Give the reservation back: the call failed before it cost anything."""
@@ -116,13 +119,20 @@ class AdmissionGate:
         """``release`` from a task being cancelled: in the background, without awaiting it."""
         if scope.reservation is None or scope.reservation.is_closed:
             return
-        task = asyncio.ensure_future(self.release(scope))
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
+        self._in_background(self.release(scope))
+
+    async def wait_settled(self) -> None:
+        """Until the settlements and releases running in the background have landed."""
+        while self._background:
+            await asyncio.gather(*self._background, return_exceptions=True)
 
     async def aclose(self) -> None:
-        """Wait for releases still running in the background."""
-        await asyncio.gather(*self._background, return_exceptions=True)
+        await self.wait_settled()
+
+    def _in_background(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     def _refuse(self, scope: RequestScope, result: AdmissionResult) -> None:
         assert result.refusal is not None

@@ -18,8 +18,8 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
+import random
 import time
-import uuid
 from collections.abc import Callable
 from datetime import datetime
 from urllib.parse import urlparse
@@ -33,6 +33,7 @@ from ingress.admission.base import DEFAULT_LEASE_S, Admission
 from ingress.admission.limits import AdmissionRequest
 from ingress.admission.memory import MemoryAdmission
 from ingress.admission.outage import FailurePolicy, Outage
+from ingress.admission.redis_batch import ScriptBatcher
 from ingress.admission.redis_lua import ADMIT_LUA, SEED_LUA, SETTLE_LUA
 from ingress.admission.redis_scripts import (
     Arguments,
@@ -108,8 +109,9 @@ class RedisAdmission(Admission):
             retry=Retry(NoBackoff(), 0),
         )
         self._redis = Redis(connection_pool=pool)
-        self._admit_script = self._redis.register_script(ADMIT_LUA)
-        self._settle_script = self._redis.register_script(SETTLE_LUA)
+        # PERF: admissions and settlements of one loop iteration share one EVALSHA each.
+        self._admit_batch = ScriptBatcher(self._redis, ADMIT_LUA)
+        self._settle_batch = ScriptBatcher(self._redis, SETTLE_LUA)
         self._seed_script = self._redis.register_script(SEED_LUA)
         self._local = MemoryAdmission(lease_s=lease_s)
         self._outage = Outage(probe_interval_s, clock)
@@ -141,7 +143,7 @@ class RedisAdmission(Admission):
     async def admit(self, request: AdmissionRequest, now: datetime) -> AdmissionResult:
         if self._outage.should_skip_store():
             return await self._degraded_admit(request, now)
-        reservation = Reservation(uuid.uuid4().hex, request, now, is_local=False)
+        reservation = Reservation(_reservation_id(), request, now, is_local=False)
         keys, args = admit_arguments(self._prefix, request, reservation.id, now, self._lease_ms)
         try:
             reply = await self._run_admit_script(keys, args, reservation)
@@ -212,8 +214,10 @@ class RedisAdmission(Admission):
         """
         try:
             await self._redis.ping()
-            for script in (self._admit_script, self._settle_script, self._seed_script):
-                await self._redis.script_load(script.script)
+            sources = (self._admit_batch.source, self._settle_batch.source,
+                       self._seed_script.script)
+            for source in sources:
+                await self._redis.script_load(source)
         except RedisError as exc:
             raise ServiceUnavailable(f"Redis is unreachable at {self._where}") from exc
 
@@ -222,6 +226,8 @@ class RedisAdmission(Admission):
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        await self._admit_batch.aclose()
+        await self._settle_batch.aclose()
         await self._redis.aclose(close_connection_pool=True)
 
     async def _run_admit_script(
@@ -230,23 +236,14 @@ class RedisAdmission(Admission):
         """Run the admit script, releasing its reservation if our caller is cancelled meanwhile.
 
         NOTE: a client that disconnects cancels its request task; the script may still run in
-        Redis. Shielding it lets us see the reply and give back what it reserved at once instead
-        of holding a budget until the lease expires.
+        Redis. The batch sees the reply of a call whose caller is gone, so what it reserved is
+        given back at once instead of holding a budget until the lease expires.
         """
-        call = asyncio.ensure_future(self._admit_script(keys=keys, args=args))
-        try:
-            reply: object = await asyncio.shield(call)
-        except asyncio.CancelledError:
-            call.add_done_callback(lambda done: self._release_orphan(done, reservation))
-            raise
-        return reply
+        return await self._admit_batch.submit(
+            keys, args, lambda reply: self._release_orphan(reply, reservation))
 
-    def _release_orphan(
-        self, call: asyncio.Future[object], reservation: Reservation
-    ) -> None:
-        if call.cancelled() or call.exception() is not None:
-            return
-        if decode_admit(call.result(), len(reservation.request.limits)).refused_kind is None:
+    def _release_orphan(self, reply: object, reservation: Reservation) -> None:
+        if decode_admit(reply, len(reservation.request.limits)).refused_kind is None:
             task = asyncio.create_task(self.release(reservation))
             self._orphans.add(task)
             task.add_done_callback(self._orphans.discard)
@@ -262,7 +259,7 @@ class RedisAdmission(Admission):
             self._defer(call)
             return
         try:
-            await self._settle_script(keys=call[0], args=call[1])
+            await self._settle_batch.submit(*call)
         except RedisError as exc:
             self._failed(exc)
             self._defer(call)
@@ -295,8 +292,17 @@ class RedisAdmission(Admission):
         while self._pending:
             keys, args = call = self._pending.popleft()
             try:
-                await self._settle_script(keys=keys, args=args)
+                await self._settle_batch.submit(keys, args)
             except RedisError as exc:
                 self._pending.appendleft(call)
                 self._failed(exc)
                 return
+
+
+def _reservation_id() -> str:
+    """32 random hex digits.
+
+    # PERF: not ``uuid4``: ``os.urandom`` releases the GIL and can wait behind other threads
+    # (see ``ingress.middleware``). Ids only need to be unique among live reservations.
+    """
+    return f"{random.getrandbits(128):032x}"

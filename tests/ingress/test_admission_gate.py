@@ -108,6 +108,7 @@ class Harness:
 
     async def spent(self, scope: str, caller: Caller, model: str = "exact") -> tuple[int, int]:
         limit = next(x for x in self.state.limits_for(caller, model) if x.scope == scope)
+        await self.gate.wait_settled()  # NOTE: Redis settlements land after the response
         found = await self.admission.budget_spend(scope, limit.budget_window_start(
             datetime.now(UTC)))
         return found.spent_micros, found.reserved_micros

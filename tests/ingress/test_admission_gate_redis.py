@@ -81,6 +81,7 @@ async def test_a_budget_admits_exactly_n_across_two_instances(pair: list[Harness
     admitted, errors = await _outcomes(calls)
     assert admitted == 4 and all(isinstance(e, BudgetExceeded) for e in errors)
     limit = pair[0].state.limits_for(callers[0], "exact")[0]
+    await asyncio.gather(*(h.gate.wait_settled() for h in pair))
     spend = await pair[0].admission.budget_spend(
         "key:k-shared", limit.budget_window_start(datetime.now(UTC)))
     assert 0 < spend.spent_micros <= 4 * reservation and spend.reserved_micros == 0

@@ -132,6 +132,35 @@ async def test_one_script_call_per_admission_and_per_settle(
     await admission.aclose()
 
 
+async def test_concurrent_admissions_share_one_script_call_and_keep_their_order(
+    redis_url: str, namespace: str, raw_redis: redis_asyncio.Redis
+) -> None:
+    admission = RedisAdmission(redis_url, namespace)
+    await admission.start()
+    limit = budget("key:k1", 10_000, rpm=30)
+    marker = f"{namespace}-marker"
+    commands: list[str] = []
+    async with raw_redis.monitor() as monitor:
+        results = await asyncio.gather(*(admission.admit(plan(limit, cost=1_000), NOW)
+                                         for _ in range(40)))
+        await raw_redis.echo(marker)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            info = await asyncio.wait_for(monitor.next_command(), 5)
+            if marker in info["command"]:
+                break
+            if info.get("client_type") != "lua" and namespace in info["command"]:
+                commands.append(info["command"].split()[0].upper())
+    assert commands == ["EVALSHA"]  # 40 admissions, one round trip
+    allowed = [r for r in results if r.is_allowed]
+    assert len(allowed) == 10  # the budget holds exactly ten
+    # Calls ran in submission order, each seeing the ones before it: the first ten were admitted
+    # with 29, 28, ... requests left, and everything after them was refused for the budget.
+    assert [r.rate.remaining_requests for r in results[:10]] == list(range(29, 19, -1))
+    assert all(not r.is_allowed for r in results[10:])
+    await admission.aclose()
+
+
 async def test_closed_port_fails_closed_with_503() -> None:
     admission = RedisAdmission(f"redis://127.0.0.1:{_free_port()}/0", "x", failure_policy="closed")
     assert not admission.is_degraded
