@@ -25,7 +25,7 @@ from bench.procs import BenchProcess, StartupError
 from bench.services import DistributedNamespace
 from bench.targets import REPO_ROOT, BenchContext, Endpoint, TargetUnavailable, free_port
 
-__all__ = ["MASTER_KEY", "LLMuxTarget", "llmux_config"]
+__all__ = ["KEY_LIMITS", "MASTER_KEY", "LLMuxTarget", "generate_key", "llmux_config"]
 
 MASTER_KEY = "sk-bench-master-0123456789"
 UPSTREAM_KEY = "sk-bench-upstream"
@@ -86,7 +86,7 @@ class LLMuxTarget:
                 if not helper.alive():
                     raise StartupError(f"{helper.name} exited:\n{helper.log_tail()}")
             if self.governed:
-                key = _generate_key(base, list(upstreams), KEY_LIMITS)
+                key = generate_key(base, list(upstreams), KEY_LIMITS)
                 endpoint.headers = {"Authorization": f"Bearer {key}"}
                 endpoint.notes.append("virtual key with rpm_limit, tpm_limit and max_budget; "
                                       + _probe_rate_limit(base, next(iter(upstreams))))
@@ -119,7 +119,7 @@ class LLMuxTarget:
             self._namespace = None
 
 
-def _generate_key(base: str, models: list[str], limits: dict[str, Any]) -> str:
+def generate_key(base: str, models: list[str], limits: dict[str, Any]) -> str:
     """A virtual key from ``POST /key/generate`` (LiteLLM's body), authorised by the master key."""
     body = json.dumps({"models": models, "key_alias": "bench", **limits}).encode()
     request = urllib.request.Request(
@@ -137,7 +137,7 @@ def _generate_key(base: str, models: list[str], limits: dict[str, Any]) -> str:
 
 def _probe_rate_limit(base: str, model: str) -> str:
     """Check that key limits are enforced at all: a key with ``rpm_limit: 1`` must get a 429."""
-    key = _generate_key(base, [model], {"rpm_limit": 1})
+    key = generate_key(base, [model], {"rpm_limit": 1})
     body = json.dumps({"model": model, "messages": [{"role": "user", "content": "hi"}]}).encode()
     statuses = []
     for _ in range(2):

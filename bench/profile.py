@@ -27,7 +27,7 @@ from pathlib import Path
 import yaml
 
 from bench.driver import LoadSpec, run_load
-from bench.llmux_env import MASTER_KEY, llmux_config
+from bench.llmux_env import KEY_LIMITS, MASTER_KEY, generate_key, llmux_config
 from bench.procs import BenchProcess, ProcessSet, core_busy_seconds
 from bench.runner import body
 from bench.services import DistributedNamespace
@@ -48,6 +48,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--chunks", type=int, default=64, help="content chunks per stream")
     p.add_argument("--chunk-interval-ms", type=float, default=5.0)
     p.add_argument("--distributed", action="store_true")
+    p.add_argument("--governed", action="store_true",
+                   help="call with a virtual key that has rpm/tpm limits and a budget")
     p.add_argument("--no-profile", action="store_true")
     p.add_argument("--all-threads", action="store_true",
                    help="sample threads waiting for the GIL too (default: only its holder)")
@@ -96,10 +98,12 @@ def _run(args: argparse.Namespace, ctx: BenchContext,
     if namespace is not None:
         _spawn(ctx, "ledger", config, args.load_core)
     gateway = _spawn(ctx, "serve", config, args.gateway_core)
-    gateway.wait_http(f"http://127.0.0.1:{port}/health/ready", 90)
+    base = f"http://127.0.0.1:{port}"
+    gateway.wait_http(f"{base}/health/ready", 90)
+    key = generate_key(base, [MODEL], KEY_LIMITS) if args.governed else MASTER_KEY
     spec = LoadSpec(url=f"http://127.0.0.1:{port}/v1/chat/completions",
                     body=body(MODEL, args.stream),
-                    headers={"Authorization": f"Bearer {MASTER_KEY}",
+                    headers={"Authorization": f"Bearer {key}",
                              "Content-Type": "application/json"},
                     mode="stream" if args.stream else "closed", concurrency=args.concurrency,
                     duration_s=args.warmup, warmup_s=0.0, max_inflight=2000)
@@ -131,7 +135,8 @@ def _run(args: argparse.Namespace, ctx: BenchContext,
         print(f"TTFT p50 {ttft['p50']:.2f} ms, p99 {ttft['p99']:.2f} ms; "
               f"gap p99 {gap['p99']:.2f} ms")
     print(f"{'stream' if args.stream else 'json'} c={args.concurrency} "
-          f"{'distributed' if namespace else 'standalone'}: {result.rps:,.0f} req/s, "
+          f"{'distributed' if namespace else 'standalone'}"
+          f"{' governed' if args.governed else ''}: {result.rps:,.0f} req/s, "
           f"p50 {result.p50_ms:.2f} ms, p99 {result.p99_ms:.2f} ms, errors {result.errors}; "
           f"gateway CPU {1e6 * cpu / max(1, served):,.0f} µs/request "
           f"({100 * cpu / result.duration_s:.0f} %), other work on its core "
