@@ -15,10 +15,14 @@ each of its calls with the same error.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
 from redis.asyncio import Redis
+from redis.exceptions import NoScriptError
+
+from ingress.admission.redis_wire import pack_command, send_packed
 
 __all__ = ["ScriptBatcher", "batched_lua"]
 
@@ -69,7 +73,8 @@ class ScriptBatcher:
     def __init__(self, redis: Redis, lua: str, *, max_calls: int = _MAX_CALLS) -> None:
         self.source = batched_lua(lua)
         """The wrapper script's source (``SCRIPT LOAD`` it at startup)."""
-        self._script = redis.register_script(self.source)
+        self._sha = hashlib.sha1(self.source.encode()).hexdigest()
+        self._redis = redis
         self._max_calls = max_calls
         self._queue: list[_Call] = []
         self._flush_scheduled = False
@@ -117,7 +122,7 @@ class ScriptBatcher:
             args += (str(len(call.keys)), str(len(call.args)), *call.args)
         self.batches_sent += 1
         try:
-            replies = await self._script(keys=keys, args=args)
+            replies = await self._evalsha(keys, args)
         except Exception as exc:
             for call in calls:
                 if not call.future.done():
@@ -127,8 +132,17 @@ class ScriptBatcher:
             for call in calls:
                 call.future.cancel()
             raise
+        assert isinstance(replies, list)
         for call, reply in zip(calls, replies, strict=True):
             if not call.future.cancelled():
                 call.future.set_result(reply)
             elif call.on_orphan is not None:
                 call.on_orphan(reply)
+
+    async def _evalsha(self, keys: list[str], args: list[str]) -> object:
+        command = pack_command(["EVALSHA", self._sha, str(len(keys)), *keys, *args])
+        try:
+            return await send_packed(self._redis.connection_pool, command)
+        except NoScriptError:  # NOTE: Redis restarted or flushed its scripts: load, then again
+            await self._redis.script_load(self.source)
+            return await send_packed(self._redis.connection_pool, command)

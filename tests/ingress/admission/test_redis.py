@@ -161,6 +161,21 @@ async def test_concurrent_admissions_share_one_script_call_and_keep_their_order(
     await admission.aclose()
 
 
+async def test_admission_reloads_its_scripts_after_a_script_flush(
+    redis_url: str, namespace: str, raw_redis: redis_asyncio.Redis
+) -> None:
+    admission = RedisAdmission(redis_url, namespace)
+    await admission.start()
+    limit = budget("key:k1", 10_000, rpm=10)
+    first = await admission.admit(plan(limit, cost=1_000), NOW)
+    await raw_redis.script_flush()
+    second = await admission.admit(plan(limit, cost=1_000), NOW)
+    assert first.is_allowed and second.is_allowed
+    assert second.rate.remaining_requests == 8  # both ran: the second after a reload
+    assert not admission.is_degraded  # NOSCRIPT is not an outage
+    await admission.aclose()
+
+
 async def test_closed_port_fails_closed_with_503() -> None:
     admission = RedisAdmission(f"redis://127.0.0.1:{_free_port()}/0", "x", failure_policy="closed")
     assert not admission.is_degraded
