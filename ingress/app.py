@@ -68,7 +68,8 @@ def create_app(config: LLMuxConfig) -> falcon.asgi.App[Any, Any]:
     feed = AdminFeed(registry.state, runtime.bus, runtime.subject_prefix, runtime.queries)
     context = RequestContextMiddleware(registry, PUBLIC_PATHS | {config.metrics.path})
     admin_app = _management_app(config, management, context) if config.server.admin_port else None
-    listener = (AdminListener(admin_app, config.server.host, config.server.admin_port)
+    listener = (AdminListener(admin_app, config.server.host, config.server.admin_port,
+                              config.server.trusted_proxies)
                 if admin_app is not None else None)
     lifecycle = Lifecycle(runtime, feed, management.keys, router, secrets, listener, seeder, gate)
 

@@ -15,6 +15,7 @@ import uvicorn
 
 from ingress import processes
 from ingress.app import create_app
+from ingress.forwarding import forwarding_options
 from ingress.logs import configure_logging
 from ingress.secrets import SecretsError, load_secrets
 from ingress.server_protocol import CoalescingHttpToolsProtocol
@@ -48,6 +49,7 @@ def serve(config: LLMuxConfig, args: argparse.Namespace) -> int:
     server = uvicorn.Server(uvicorn.Config(
         app, host=host, port=port, loop="uvloop", http=CoalescingHttpToolsProtocol, lifespan="on",
         access_log=False, log_config=None, timeout_keep_alive=75, server_header=False,
+        **forwarding_options(config.server.trusted_proxies),
     ))
     _freeze_startup_heap()
     server.run()

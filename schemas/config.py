@@ -78,6 +78,10 @@ class ServerConfig(_Record, frozen=True):
     write_timeout: Duration = "120s"
     max_body_bytes: int = 8 * 1024 * 1024
     """Request bodies larger than this get a 413 before they are read."""
+    trusted_proxies: list[str] = []
+    """Addresses (or ``*``) of the reverse proxies whose ``X-Forwarded-For`` / ``-Proto`` give
+    the client's address (recorded in admin events). Empty: the peer's address is the client's,
+    and forwarding headers are ignored (and never parsed)."""
 
     def __post_init__(self) -> None:
         _check_durations(self, "read_timeout", "write_timeout")

@@ -19,6 +19,7 @@ from typing import Any
 
 import uvicorn
 
+from ingress.forwarding import forwarding_options
 from ingress.processes import StartupError
 
 __all__ = ["AdminListener"]
@@ -37,10 +38,11 @@ class _EmbeddedServer(uvicorn.Server):
 class AdminListener:
     """Serves ``app`` on ``host:port`` from :meth:`start` until :meth:`aclose`."""
 
-    def __init__(self, app: Any, host: str, port: int) -> None:
+    def __init__(self, app: Any, host: str, port: int, trusted_proxies: list[str]) -> None:
         self._app = app
         self._host = host
         self._port = port
+        self._trusted_proxies = trusted_proxies
         self._server: _EmbeddedServer | None = None
         self._task: asyncio.Task[None] | None = None
 
@@ -52,7 +54,8 @@ class AdminListener:
         """
         sock = self._bind()
         config = uvicorn.Config(self._app, lifespan="off", log_config=None, access_log=False,
-                                timeout_keep_alive=75)
+                                timeout_keep_alive=75,
+                                **forwarding_options(self._trusted_proxies))
         self._server = _EmbeddedServer(config)
         self._task = asyncio.create_task(self._server.serve(sockets=[sock]), name="admin-port")
         loop = asyncio.get_running_loop()

@@ -8,7 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
+from ledger import open_ledger
+from schemas.events import AdminChange, decode_payload
 from tests.e2e.processes import LLMuxProcess, free_port, gateway, write_config
 
 MASTER = "sk-master-management-standalone"
@@ -85,3 +88,28 @@ def test_a_busy_admin_port_is_a_startup_error_naming_it(tmp_path: Path) -> None:
         assert process.proc is not None
         assert process.proc.wait(60) != 0
     assert f"cannot listen on admin port {admin_port}" in process.output()
+
+
+@pytest.mark.parametrize(("trusted", "recorded"), [([], "127.0.0.1"),
+                                                   (["127.0.0.1"], "203.0.113.7")])
+def test_forwarded_for_counts_only_from_trusted_proxies(
+        tmp_path: Path, trusted: list[str], recorded: str) -> None:
+    port = free_port()
+    config = write_config(tmp_path / "llmux.yaml", {
+        "server": {"trusted_proxies": trusted},
+        "deployment": {"mode": "standalone", "data_dir": str(tmp_path / "data")},
+        "auth": {"master_key": MASTER},
+        "providers": [{"name": "mock", "type": "mock", "models": ["mock-gpt"]}],
+    })
+    with gateway(config, port, tmp_path / "gateway.log"):
+        created = httpx.post(f"http://127.0.0.1:{port}/key/generate", json={}, timeout=10,
+                             headers={**ADMIN, "x-forwarded-for": "203.0.113.7"})
+        assert created.status_code == 200
+    app = open_ledger(sqlite_path=str(tmp_path / "data" / "ledger.db"))
+    try:
+        payloads = [decode_payload(e) for _, e in app.read_envelopes(1, 1_000)
+                    if e.type == "admin.key.created"]
+    finally:
+        app.close()
+    assert len(payloads) == 1 and isinstance(payloads[0], AdminChange)
+    assert payloads[0].source_ip == recorded
