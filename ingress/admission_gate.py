@@ -18,7 +18,7 @@ A call with no limits at all (the master key, keys without limits) skips the adm
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -66,7 +66,7 @@ class AdmissionGate:
         self._estimator = estimator
         self._accounting = accounting
         self._clock = clock
-        self._background: set[asyncio.Task[None]] = set()
+        self._background: set[asyncio.Future[Any]] = set()
 
     async def admit(self, scope: RequestScope, body: Mapping[str, Any],
                     operation: Operation = "chat") -> None:
@@ -99,15 +99,17 @@ class AdmissionGate:
         reservation = scope.reservation
         if reservation is None or reservation.is_closed:
             return
-        settling = self._admission.settle(reservation, cost_micros, tokens, self._clock())
         if reservation.is_local:
-            await settling  # NOTE: in memory it never suspends, so it cannot be interrupted
+            # NOTE: in memory it never suspends, so it cannot be interrupted
+            await self._admission.settle(reservation, cost_micros, tokens, self._clock())
         else:
             # PERF: the response does not wait for Redis: until the settlement lands (within a
             # loop iteration or two) the reservation, never less than the actual cost, still
             # holds, so limits can only be stricter meanwhile, never looser. In the background
             # it also survives a cancelled request (client gone), and aclose() waits for it.
-            self._in_background(settling)
+            pending = self._admission.settle_soon(reservation, cost_micros, tokens, self._clock())
+            if pending is not None:
+                self._track(pending)
 
     async def release(self, scope: RequestScope) -> None:
         """Give the reservation back: the call failed before it cost anything."""
@@ -119,7 +121,7 @@ class AdmissionGate:
         """``release`` from a task being cancelled: in the background, without awaiting it."""
         if scope.reservation is None or scope.reservation.is_closed:
             return
-        self._in_background(self.release(scope))
+        self._track(asyncio.ensure_future(self.release(scope)))
 
     async def wait_settled(self) -> None:
         """Until the settlements and releases running in the background have landed."""
@@ -129,10 +131,9 @@ class AdmissionGate:
     async def aclose(self) -> None:
         await self.wait_settled()
 
-    def _in_background(self, work: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.ensure_future(work)
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
+    def _track(self, pending: asyncio.Future[Any]) -> None:
+        self._background.add(pending)
+        pending.add_done_callback(self._background.discard)
 
     def _refuse(self, scope: RequestScope, result: AdmissionResult) -> None:
         assert result.refusal is not None

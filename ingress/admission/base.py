@@ -27,6 +27,7 @@ Every backend gives the same guarantees (a contract test runs against each):
 
 from __future__ import annotations
 
+import asyncio
 from abc import ABC, abstractmethod
 from datetime import datetime
 
@@ -76,6 +77,21 @@ class Admission(ABC):
             actual_tokens: prompt + completion tokens actually used.
             now: the current time (UTC-aware); used for counter expiry only.
         """
+
+    def settle_soon(
+        self,
+        reservation: Reservation,
+        actual_cost_micros: int,
+        actual_tokens: int,
+        now: datetime,
+    ) -> asyncio.Future[object] | None:
+        """:meth:`settle` without waiting for it: the future of the work on its way, if any.
+
+        The future never fails: a settlement that cannot be stored now is handled as
+        :meth:`settle` handles it.
+        """
+        return asyncio.ensure_future(
+            self.settle(reservation, actual_cost_micros, actual_tokens, now))
 
     @abstractmethod
     async def release(self, reservation: Reservation) -> None:

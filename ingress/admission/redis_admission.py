@@ -167,18 +167,34 @@ class RedisAdmission(Admission):
     ) -> None:
         if reservation.is_local:
             await self._local.settle(reservation, actual_cost_micros, actual_tokens, now)
-        elif reservation.close():
-            call = settle_arguments(
-                self._prefix, reservation, actual_cost_micros, actual_tokens, now
-            )
-            await self._settle_or_defer(call)
+            return
+        pending = self.settle_soon(reservation, actual_cost_micros, actual_tokens, now)
+        if pending is not None:
+            await asyncio.wait([pending])
+
+    def settle_soon(
+        self,
+        reservation: Reservation,
+        actual_cost_micros: int,
+        actual_tokens: int,
+        now: datetime,
+    ) -> asyncio.Future[object] | None:
+        # PERF: the settlement joins this iteration's batch directly: no coroutine, no task.
+        if reservation.is_local:
+            return super().settle_soon(reservation, actual_cost_micros, actual_tokens, now)
+        if not reservation.close():
+            return None
+        call = settle_arguments(self._prefix, reservation, actual_cost_micros, actual_tokens, now)
+        return self._settle_or_defer(call)
 
     async def release(self, reservation: Reservation) -> None:
         if reservation.is_local:
             await self._local.release(reservation)
         elif reservation.close():
             call = settle_arguments(self._prefix, reservation, 0, 0, reservation.admitted_at)
-            await self._settle_or_defer(call)
+            pending = self._settle_or_defer(call)
+            if pending is not None:
+                await asyncio.wait([pending])
 
     async def seed_spend(self, scope: str, window_start: datetime, spent_micros: int) -> None:
         """Seed Redis and the local fallback alike, so failing open still knows history.
@@ -254,17 +270,26 @@ class RedisAdmission(Admission):
         refusal = Refusal("", RefusalKind.UNAVAILABLE, 0, self._probe_interval_s)
         return AdmissionResult(None, refusal)
 
-    async def _settle_or_defer(self, call: Arguments) -> None:
+    def _settle_or_defer(self, call: Arguments) -> asyncio.Future[object] | None:
+        """Send ``call`` with this iteration's settlements; on failure it is kept for replay."""
         if self._outage.should_skip_store():
             self._defer(call)
+            return None
+        pending = self._settle_batch.submit(*call)
+        pending.add_done_callback(lambda done: self._on_settled(done, call))
+        return pending
+
+    def _on_settled(self, done: asyncio.Future[object], call: Arguments) -> None:
+        if done.cancelled():
             return
-        try:
-            await self._settle_batch.submit(*call)
-        except RedisError as exc:
+        exc = done.exception()
+        if exc is None:
+            self._succeeded()
+        elif isinstance(exc, RedisError):
             self._failed(exc)
             self._defer(call)
-            return
-        self._succeeded()
+        else:
+            _log.error("admission: settlement failed", exc_info=exc)
 
     def _defer(self, call: Arguments) -> None:
         if len(self._pending) >= self._max_pending:
