@@ -5,8 +5,8 @@ Failure behaviour is the point of this module:
 * ``start()`` fails fast with ``BusUnavailable("cannot reach NATS at <url>: ...")`` instead of
   nats-py's default of 60 reconnect attempts; once connected, the client reconnects forever.
 * ``publish`` never waits longer than ``publish_timeout_s``: it fails at once while the connection
-  is down, and otherwise sends the whole batch with ``publish_async`` (``Nats-Msg-Id`` = the
-  event id, so a retried batch is stored once) and waits for every ack against one deadline.
+  is down, and otherwise sends the whole batch through ``JetStreamPublisher`` (``Nats-Msg-Id`` =
+  the event id, so a retried batch is stored once) and waits for every ack against one deadline.
 * Every nats-py exception is translated to ``BusUnavailable`` here (``nats_errors.translated``).
 """
 
@@ -18,11 +18,12 @@ from collections.abc import Sequence
 
 from nats.aio.client import Client
 from nats.js import JetStreamContext
-from nats.js.api import PubAck, StorageType, StreamConfig
+from nats.js.api import StorageType, StreamConfig
 from nats.js.errors import NoStreamResponseError, NotFoundError
 
 from ledger.bus.base import Bus, BusMessage, BusUnavailable, Consumer
 from ledger.bus.nats_errors import NATS_FAILURES, describe, redact_url, translated
+from ledger.bus.nats_publisher import JetStreamPublisher
 from ledger.bus.nats_readers import NatsDurableConsumer, NatsFollower, ReaderSettings
 from ledger.bus.subjects import SubjectFilter
 
@@ -62,7 +63,7 @@ class NatsBus(Bus):
             reconnect_wait_s: pause between reconnect attempts at run time (forever).
             request_timeout_s: JetStream API calls (stream/consumer info, create).
             ack_wait_s: durable consumers redeliver a message not acked within this time.
-            max_pending_publishes: publish_async window (messages awaiting their ack).
+            max_pending_publishes: window of published messages awaiting their ack.
             consumer_check_interval_s: how often an idle reader checks that its consumer still
                 exists (and recreates it where it left off if not).
         """
@@ -81,6 +82,7 @@ class NatsBus(Bus):
         )
         self._nc: Client | None = None
         self._js: JetStreamContext | None = None
+        self._publisher: JetStreamPublisher | None = None
         self._last_error: BaseException | None = None
 
     @property
@@ -103,11 +105,12 @@ class NatsBus(Bus):
                 f"cannot reach NATS at {redact_url(self._url)}: {describe(cause)}"
             ) from exc
         self._nc = nc
-        self._js = nc.jetstream(
-            timeout=self._settings.request_timeout_s,
-            publish_async_max_pending=self._max_pending,
-        )
+        self._js = nc.jetstream(timeout=self._settings.request_timeout_s)
+        publisher = JetStreamPublisher(nc, self._stream, self._max_pending)
         try:
+            with translated("cannot subscribe to JetStream acks"):
+                await publisher.open()
+            self._publisher = publisher
             await self._ensure_stream()
         except BusUnavailable:
             await self.aclose()
@@ -116,23 +119,13 @@ class NatsBus(Bus):
     async def publish(self, messages: Sequence[BusMessage]) -> None:
         if not messages:
             return
-        js = self._connected_js()
-        futures: list[asyncio.Future[PubAck]] = []
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self._publish_timeout_s
+        publisher = self._connected_publisher()
         try:
-            await asyncio.wait_for(self._send_all(js, messages, futures), self._publish_timeout_s)
-            done, pending = await asyncio.wait(futures, timeout=max(deadline - loop.time(), 0))
+            failures = await publisher.publish(messages, self._publish_timeout_s)
         except NATS_FAILURES as exc:
-            _cancel(futures)
             raise BusUnavailable(f"NATS publish failed: {describe(exc)}") from exc
-        if pending:
-            _cancel(pending)
-            raise BusUnavailable(
-                f"NATS acknowledged {len(done)} of {len(futures)} messages"
-                f" within {self._publish_timeout_s}s"
-            )
-        await self._raise_first_failure(done)
+        if failures:
+            await self._raise_refused(failures, len(messages))
 
     async def consumer(self, durable: str, subject_filter: str) -> Consumer:
         SubjectFilter(subject_filter)
@@ -150,6 +143,9 @@ class NatsBus(Bus):
 
     async def aclose(self) -> None:
         nc, self._nc, self._js = self._nc, None, None
+        publisher, self._publisher = self._publisher, None
+        if publisher is not None:
+            publisher.close()
         if nc is not None:
             await _discard(nc)
 
@@ -182,28 +178,7 @@ class NatsBus(Bus):
                 )
                 _log.info("created JetStream stream %s for %s.>", self._stream, self._prefix)
 
-    async def _send_all(
-        self,
-        js: JetStreamContext,
-        messages: Sequence[BusMessage],
-        futures: list[asyncio.Future[PubAck]],
-    ) -> None:
-        # PERF: publish_async pipelines the batch (52k msg/s vs 5k sequential, stack.md §4).
-        for message in messages:
-            future = await js.publish_async(
-                message.subject,
-                message.data,
-                stream=self._stream,
-                headers={"Nats-Msg-Id": message.msg_id},
-            )
-            futures.append(future)
-
-    async def _raise_first_failure(self, done: set[asyncio.Future[PubAck]]) -> None:
-        if any(f.cancelled() for f in done):
-            raise BusUnavailable("NATS publish was cancelled (connection closing)")
-        failures = [exc for exc in (f.exception() for f in done) if exc is not None]
-        if not failures:
-            return
+    async def _raise_refused(self, failures: list[Exception], total: int) -> None:
         first = failures[0]
         if any(isinstance(exc, NoStreamResponseError) for exc in failures):
             # NOTE: the stream is gone (deleted, or a wiped data dir): recreate it so the retry
@@ -213,8 +188,14 @@ class NatsBus(Bus):
             except BusUnavailable as exc:
                 _log.warning("JetStream stream %s is missing: %s", self._stream, exc)
         raise BusUnavailable(
-            f"NATS refused {len(failures)} of {len(done)} messages: {describe(first)}"
+            f"NATS refused {len(failures)} of {total} messages: {describe(first)}"
         ) from first
+
+    def _connected_publisher(self) -> JetStreamPublisher:
+        self._connection()
+        if self._publisher is None:
+            raise BusUnavailable("NatsBus is not started")
+        return self._publisher
 
     def _connected_js(self) -> JetStreamContext:
         return self._connection()[1]
@@ -236,11 +217,6 @@ class NatsBus(Bus):
 
     async def _on_reconnected(self) -> None:
         _log.warning("reconnected to NATS at %s", redact_url(self._url))
-
-
-def _cancel(futures: Sequence[asyncio.Future[PubAck]] | set[asyncio.Future[PubAck]]) -> None:
-    for future in futures:
-        future.cancel()
 
 
 _CLOSE_FAILURES: tuple[type[BaseException], ...] = (*NATS_FAILURES, AssertionError)

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import msgspec
+import nats
 import pytest
 
 from ledger.bus import Consumer, Delivery
@@ -101,3 +102,14 @@ async def eventually(condition: Callable[[], bool], timeout_s: float = 10.0) -> 
         if time.monotonic() > deadline:
             pytest.fail("condition not reached in time")
         await asyncio.sleep(0.02)
+
+
+async def delete_stream(url: str, stream: str) -> None:
+    """Delete a JetStream stream a test created, if it is still there."""
+    nc = await nats.connect(url)
+    try:
+        await nc.jetstream().delete_stream(stream)
+    except nats.js.errors.NotFoundError:
+        pass
+    finally:
+        await nc.close()

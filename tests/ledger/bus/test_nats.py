@@ -11,17 +11,7 @@ import pytest
 
 from ledger.bus import Bus, BusMessage, BusUnavailable, NatsBus
 from tests.ledger.bus.bus_contract import MakeBus, PersistentBusContract
-from tests.ledger.bus.support import NatsServerProcess, eventually, free_port
-
-
-async def _delete_stream(url: str, stream: str) -> None:
-    nc = await nats.connect(url)
-    try:
-        await nc.jetstream().delete_stream(stream)
-    except nats.js.errors.NotFoundError:
-        pass
-    finally:
-        await nc.close()
+from tests.ledger.bus.support import NatsServerProcess, delete_stream, eventually, free_port
 
 
 @pytest.fixture
@@ -43,7 +33,7 @@ class TestNatsBus(PersistentBusContract):
         yield make
         for bus in buses:
             await bus.aclose()
-        await _delete_stream(nats_url, namespace.upper())
+        await delete_stream(nats_url, namespace.upper())
 
 
 async def _until(condition: Callable[[], bool]) -> None:
@@ -139,7 +129,7 @@ async def test_a_follower_whose_consumer_vanished_resumes_where_it_was(
         assert [d.msg_id for d in got] == ["a2"]
     finally:
         await bus.aclose()
-        await _delete_stream(nats_url, stream)
+        await delete_stream(nats_url, stream)
 
 
 async def test_a_deleted_stream_is_recreated_after_the_failed_publish(
@@ -149,7 +139,7 @@ async def test_a_deleted_stream_is_recreated_after_the_failed_publish(
     bus = NatsBus(nats_url, stream=stream, subject_prefix=namespace)
     await bus.start()
     try:
-        await _delete_stream(nats_url, stream)
+        await delete_stream(nats_url, stream)
         message = BusMessage(f"{namespace}.usage.recorded", b"1", "u1")
         with pytest.raises(BusUnavailable):
             await bus.publish([message])
@@ -160,4 +150,4 @@ async def test_a_deleted_stream_is_recreated_after_the_failed_publish(
         assert [d.msg_id for d in await consumer.fetch(10, 2.0)] == ["u1"]
     finally:
         await bus.aclose()
-        await _delete_stream(nats_url, stream)
+        await delete_stream(nats_url, stream)
