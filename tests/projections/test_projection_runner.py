@@ -80,6 +80,29 @@ class RunnerContract(ProjectionFixtures):
         await runner.aclose()
         assert _totals(observer) == expected_spend(events)
 
+    @pytest.mark.parametrize("woken", [False, True])
+    async def test_run_follows_the_log_without_wakes(
+        self, ledger: LedgerApp, projection: OpenProjection, woken: bool
+    ) -> None:
+        # Unwoken: polling alone (distributed mode). Woken once: the safety-net poll still looks.
+        runner = ProjectionRunner(ledger, projection("spend"), batch_size=10, poll_interval_s=0.02)
+        observer = projection("spend")
+        stop = asyncio.Event()
+        task = asyncio.create_task(runner.run(stop))
+        events = mixed_log(40)
+        try:
+            await asyncio.to_thread(ledger.record, events[:10])
+            if woken:
+                runner.wake()
+            await _until(lambda: observer.view.position() == ledger.max_position())
+            await asyncio.to_thread(ledger.record, events[10:])
+            await _until(lambda: observer.view.position() == ledger.max_position())
+        finally:
+            stop.set()
+            await asyncio.wait_for(task, 5)
+        await runner.aclose()
+        assert _totals(observer) == expected_spend(events)
+
     def test_two_runners_on_one_view_apply_each_event_once(
         self, ledger: LedgerApp, projection: OpenProjection
     ) -> None:
