@@ -186,7 +186,8 @@ class _LocalConsumer(Consumer):
             found = await self._bus._call(
                 self._bus._open_log().unacked, self._name, self._filter, max_messages, skip
             )
-            rows = [row for row in found if row[0] not in self._busy_now(loop.time())]
+            busy = self._busy_now(loop.time())
+            rows = [row for row in found if row[0] not in busy]
             if rows:
                 return self._take(rows, loop.time())
             if found:

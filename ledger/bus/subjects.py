@@ -12,7 +12,7 @@ __all__ = ["SubjectFilter"]
 class SubjectFilter:
     """A compiled subject filter such as ``llmux.>`` or ``llmux.*.recorded``."""
 
-    __slots__ = ("_has_tail", "_tokens", "text")
+    __slots__ = ("_has_tail", "_tokens", "literal", "text")
 
     def __init__(self, text: str) -> None:
         """Compile ``text``.
@@ -28,6 +28,18 @@ class SubjectFilter:
         self.text = text
         self._has_tail = tokens[-1] == ">"
         self._tokens = tuple(tokens[:-1] if self._has_tail else tokens)
+        self.literal: str | None = None
+        """Without ``*``, the filter is a plain string test on this text: for a ``>`` filter
+        the prefix of every match (``llmux.`` for ``llmux.>``, empty for ``>``), otherwise the one
+        subject it matches. ``None`` when a token is ``*``."""
+        if "*" not in self._tokens:
+            prefix = "".join(f"{token}." for token in self._tokens)
+            self.literal = prefix if self._has_tail else text
+
+    @property
+    def is_prefix(self) -> bool:
+        """Whether ``literal`` (if any) is a prefix rather than the whole subject."""
+        return self._has_tail
 
     def matches(self, subject: str) -> bool:
         """Whether the concrete ``subject`` (no wildcards) is selected by this filter."""
