@@ -8,13 +8,18 @@ is as atomic here as the Lua script is in Redis. The same class is the fail-open
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime
 
 from ingress.admission.base import DEFAULT_LEASE_S, Admission
 from ingress.admission.limits import AdmissionRequest, Limit
 from ingress.admission.report import LimitCounts, admitted, refusal_for, refused
-from ingress.admission.result import AdmissionResult, BudgetSpend, RefusalKind, Reservation
+from ingress.admission.result import (
+    AdmissionResult,
+    BudgetSpend,
+    RefusalKind,
+    Reservation,
+    new_reservation_id,
+)
 from ingress.admission.windows import RATE_WINDOW_S, epoch_us
 
 __all__ = ["MemoryAdmission"]
@@ -78,7 +83,7 @@ class MemoryAdmission(Admission):
             if kind is not None:
                 counts = [count for count, _, _ in seen]
                 return refused(request, refusal_for(limit, kind, now), counts, now)
-        reservation = Reservation(uuid.uuid4().hex, request, now, is_local=True)
+        reservation = Reservation(new_reservation_id(), request, now, is_local=True)
         counts = [
             self._reserve(limit, reservation, count, window, now_us)
             for limit, (count, _, window) in zip(request.limits, seen, strict=True)

@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
-import random
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -50,6 +49,7 @@ from ingress.admission.result import (
     Refusal,
     RefusalKind,
     Reservation,
+    new_reservation_id,
 )
 from schemas.errors import ServiceUnavailable
 
@@ -143,7 +143,7 @@ class RedisAdmission(Admission):
     async def admit(self, request: AdmissionRequest, now: datetime) -> AdmissionResult:
         if self._outage.should_skip_store():
             return await self._degraded_admit(request, now)
-        reservation = Reservation(_reservation_id(), request, now, is_local=False)
+        reservation = Reservation(new_reservation_id(), request, now, is_local=False)
         keys, args = admit_arguments(self._prefix, request, reservation.id, now, self._lease_ms)
         try:
             reply = await self._run_admit_script(keys, args, reservation)
@@ -323,11 +323,3 @@ class RedisAdmission(Admission):
                 self._failed(exc)
                 return
 
-
-def _reservation_id() -> str:
-    """32 random hex digits.
-
-    # PERF: not ``uuid4``: ``os.urandom`` releases the GIL and can wait behind other threads
-    # (see ``ingress.middleware``). Ids only need to be unique among live reservations.
-    """
-    return f"{random.getrandbits(128):032x}"
