@@ -23,6 +23,7 @@ from bench.procs import ProcessSet
 from bench.report import RESULTS_DIR, machine_info
 from bench.runner import BenchOptions
 from bench.scenarios import SCENARIOS, run_scenario
+from bench.service_affinity import SERVICE_NAMES, services_on_core
 from bench.targets import BenchContext
 from bench.wrk import wrk_available
 
@@ -116,7 +117,10 @@ def main(argv: list[str] | None = None) -> int:
           f"logs in {workdir}", flush=True)
     started = time.monotonic()
     try:
-        with ProcessSet() as procs:
+        with ProcessSet() as procs, services_on_core(load_core) as moved:
+            if moved:
+                print(f"bench: {moved} threads of {', '.join(SERVICE_NAMES)} moved to core "
+                      f"{load_core} for the run", flush=True)
             ctx = BenchContext(workdir, procs, gateway_core, load_core)
             for name in names:
                 run_scenario(name, ctx, opts, machine)

@@ -30,6 +30,7 @@ from bench.driver import LoadSpec, run_load
 from bench.llmux_env import KEY_LIMITS, MASTER_KEY, generate_key, llmux_config
 from bench.procs import BenchProcess, ProcessSet, core_busy_seconds
 from bench.runner import body
+from bench.service_affinity import services_on_core
 from bench.services import DistributedNamespace
 from bench.targets import REPO_ROOT, BenchContext, free_port, start_upstreams
 from bench.upstream import UpstreamOptions
@@ -75,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="llmux-profile-"))
     namespace = DistributedNamespace.create() if args.distributed else None
     try:
-        with ProcessSet() as procs:
+        with ProcessSet() as procs, services_on_core(args.load_core):
             ctx = BenchContext(workdir, procs, args.gateway_core, args.load_core)
             return _run(args, ctx, namespace)
     finally:
