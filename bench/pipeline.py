@@ -123,8 +123,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.parts:
         _account(LedgerApp, "record", "ledger record", cpu, calls)
         _account(LedgerApp, "read_envelopes", "ledger reads (projections)", cpu, calls)
-        _account(ProjectionRunner, "run_until_caught_up", "projections (reads included)", cpu,
-                 calls)
+        # NOTE: ``_catch_up`` is what ``run`` calls (``run_until_caught_up`` is its public face).
+        _account(ProjectionRunner, "_catch_up", "projections (reads included)", cpu, calls)
         for name in ("append", "unacked", "ack", "prune", "read_after"):
             _account(SqliteMessageLog, name, f"bus {name}", cpu, calls)
     os.sched_setaffinity(0, {args.core})

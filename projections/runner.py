@@ -20,13 +20,12 @@ import contextlib
 import logging
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Protocol
+from typing import Any
 
 from ledger import LedgerApp, LedgerUnavailable
 from projections.base import Projection
 from projections.log_reader import SharedLogReader
 from projections.stores import ProjectionConflict, StoreUnavailable, Tracking
-from schemas.events import EventEnvelope
 
 __all__ = ["ProjectionRunner"]
 
@@ -35,11 +34,6 @@ _log = logging.getLogger(__name__)
 _RETRY_MAX_S = 5.0
 _WOKEN_POLL_S = 1.0
 """Longest idle wait of a runner that has been woken: polling is then only a safety net."""
-
-
-class _Log(Protocol):
-    def read_envelopes(self, start_position: int, limit: int) -> list[tuple[int, EventEnvelope]]:
-        ...
 
 
 class ProjectionRunner:
@@ -52,7 +46,7 @@ class ProjectionRunner:
         poll_interval_s: longest wait between two looks at the log while idle (at least
             ``_WOKEN_POLL_S`` once :meth:`wake` was called: the waker says when to look).
         log: where events are read; ``app`` itself by default (``sharing_reads`` passes one
-            ``SharedLogReader`` to several runners).
+            ``SharedLogReader`` to several runners; after a wake, they share one store read).
     """
 
     def __init__(
@@ -62,15 +56,18 @@ class ProjectionRunner:
         *,
         batch_size: int = 1000,
         poll_interval_s: float = 0.05,
-        log: _Log | None = None,
+        log: SharedLogReader | None = None,
     ) -> None:
-        self._log: _Log = log if log is not None else app
+        self._app = app
+        self._reader = log
         self.projection = projection
         self._batch_size = batch_size
         self._poll_interval_s = poll_interval_s
         self._wakeup = asyncio.Event()
         self._woken = False
         """Whether ``wake`` was ever called: then something announces new events."""
+        self._wake_mark: int | None = None
+        """``log.mark()`` at the last wake: a pass it starts needs the events recorded before."""
         # NOTE: the projection's own thread: its store connection is used by one thread only.
         self._worker = ThreadPoolExecutor(
             max_workers=1, thread_name_prefix=f"projection-{projection.name}"
@@ -85,9 +82,13 @@ class ProjectionRunner:
 
     def run_until_caught_up(self) -> int:
         """Apply every event recorded so far (blocking); returns how many events were read."""
+        return self._catch_up(None)
+
+    def _catch_up(self, fresh_after: int | None) -> int:
+        """``run_until_caught_up``; with a mark, of the events recorded before it (see ``wake``)."""
         processed = 0
         while True:
-            count = self._process_next_batch()
+            count = self._process_next_batch(fresh_after)
             processed += count
             if count < self._batch_size:
                 return processed
@@ -108,6 +109,8 @@ class ProjectionRunner:
         polls only every ``_WOKEN_POLL_S``.
         """
         self._woken = True
+        if self._reader is not None:
+            self._wake_mark = self._reader.mark()
         self._wakeup.set()
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -115,11 +118,15 @@ class ProjectionRunner:
         loop = asyncio.get_running_loop()
         stopped = asyncio.ensure_future(stop.wait())
         retry_s = self._poll_interval_s
+        woken = False
         try:
             while not stop.is_set():
                 self._wakeup.clear()
+                # NOTE: a pass after a poll, a conflict or a failure asks the store itself.
+                fresh_after = self._wake_mark if woken else None
+                woken = False
                 try:
-                    await loop.run_in_executor(self._worker, self.run_until_caught_up)
+                    await loop.run_in_executor(self._worker, self._catch_up, fresh_after)
                     retry_s = self._poll_interval_s
                     idle_s = max(retry_s, _WOKEN_POLL_S) if self._woken else retry_s
                 except ProjectionConflict as exc:
@@ -129,7 +136,7 @@ class ProjectionRunner:
                 except (LedgerUnavailable, StoreUnavailable) as exc:
                     _log.warning("projection %s waiting: %s", self.projection.name, exc)
                     retry_s = idle_s = min(max(retry_s * 2, 0.1), _RETRY_MAX_S)
-                await self._idle(stopped, idle_s)
+                woken = await self._idle(stopped, idle_s)
         finally:
             await _cancel(stopped)
 
@@ -139,20 +146,25 @@ class ProjectionRunner:
         await loop.run_in_executor(None, self._worker.shutdown)
         self.projection.view.close()
 
-    async def _idle(self, stopped: asyncio.Future[Any], timeout_s: float) -> None:
-        """Wait for ``stopped``, a wake, or ``timeout_s``."""
+    async def _idle(self, stopped: asyncio.Future[Any], timeout_s: float) -> bool:
+        """Wait for ``stopped``, a wake, or ``timeout_s``; returns whether it was a wake."""
         if self._wakeup.is_set():  # woken during the pass
-            return
+            return True
         woken = asyncio.ensure_future(self._wakeup.wait())
         try:
             await asyncio.wait((stopped, woken), timeout=timeout_s,
                                return_when=asyncio.FIRST_COMPLETED)
         finally:
             await _cancel(woken)
+        return self._wakeup.is_set()
 
-    def _process_next_batch(self) -> int:
+    def _process_next_batch(self, fresh_after: int | None) -> int:
         previous = self.projection.view.position()
-        events = self._log.read_envelopes(previous + 1, self._batch_size)
+        if self._reader is None:
+            events = self._app.read_envelopes(previous + 1, self._batch_size)
+        else:
+            events = self._reader.read_envelopes(previous + 1, self._batch_size,
+                                                 fresh_after=fresh_after)
         if events:
             tracking = Tracking(self.projection.name, previous, events[-1][0])
             self.projection.process_batch(events, tracking)

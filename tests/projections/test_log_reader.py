@@ -11,21 +11,24 @@ from typing import Any
 import pytest
 
 from ledger import LedgerApp, open_ledger
-from projections import Projection, ProjectionRunner, SpendView, open_projection
+from projections import Projection, ProjectionRunner, open_projection
 from projections.log_reader import SharedLogReader
 from schemas.events import EventEnvelope
 from tests.projections.events import expected_spend, mixed_log
+from tests.projections.helpers import spend_totals, until
 
 
 class CountingLedger:
-    """The ledger, counting the events it decodes."""
+    """The ledger, counting the store reads and the events they decode."""
 
     def __init__(self, app: LedgerApp) -> None:
         self.app = app
+        self.reads = 0
         self.decoded = 0
 
     def read_envelopes(self, start_position: int, limit: int) -> list[tuple[int, EventEnvelope]]:
         entries = self.app.read_envelopes(start_position, limit)
+        self.reads += 1
         self.decoded += len(entries)
         return entries
 
@@ -87,14 +90,73 @@ async def test_runners_sharing_reads_build_the_same_views(ledger: LedgerApp,
         counts = await asyncio.gather(*(asyncio.to_thread(r.run_until_caught_up)
                                         for r in runners))
         assert counts == [80] * 4
-        spend = projections[0].view
-        assert isinstance(spend, SpendView)
-        totals = {(r.key_id, r.day.isoformat()): (r.requests, r.prompt_tokens,
-                                                  r.completion_tokens, r.cached_tokens,
-                                                  r.reasoning_tokens, r.cost_micros)
-                  for r in spend.rows()}
-        assert totals == expected_spend(events)
+        assert spend_totals(projections[0]) == expected_spend(events)
         assert all(p.view.position() == ledger.max_position() for p in projections)
     finally:
+        for runner in runners:
+            await runner.aclose()
+
+
+def test_a_mark_is_served_from_memory_once_a_later_read_found_the_end(ledger: LedgerApp) -> None:
+    events = mixed_log(30)
+    ledger.record(events[:10])
+    counting = CountingLedger(ledger)
+    reader = SharedLogReader(counting)  # type: ignore[arg-type]  # duck-typed ledger
+    assert len(reader.read_envelopes(1, 100)) == 10
+    mark = reader.mark()  # e.g. a runner woken now: it needs what was recorded before
+    ledger.record(events[10:20])
+    # No store read has begun since the mark: the store is asked, and the new events come back.
+    assert len(reader.read_envelopes(1, 100, fresh_after=mark)) == 20
+    reads = counting.reads
+    # That read began after the mark and found the end: others woken at the mark share it.
+    assert len(reader.read_envelopes(1, 100, fresh_after=mark)) == 20
+    assert len(reader.read_envelopes(11, 100, fresh_after=mark)) == 10
+    assert counting.reads == reads
+    ledger.record(events[20:])
+    # Recorded after the mark: a reader holding that mark need not see them yet; without a
+    # mark (or with a newer one) the store is asked.
+    assert len(reader.read_envelopes(1, 100, fresh_after=mark)) == 20
+    assert len(reader.read_envelopes(1, 100, fresh_after=reader.mark())) == 30
+    assert len(reader.read_envelopes(1, 100)) == 30
+    assert counting.reads == reads + 2
+
+
+def test_a_read_that_filled_its_limit_did_not_find_the_end(ledger: LedgerApp) -> None:
+    ledger.record(mixed_log(30))
+    counting = CountingLedger(ledger)
+    reader = SharedLogReader(counting)  # type: ignore[arg-type]  # duck-typed ledger
+    mark = reader.mark()
+    assert len(reader.read_envelopes(1, 10)) == 10
+    assert len(reader.read_envelopes(1, 100, fresh_after=mark)) == 30
+    assert counting.reads == 2
+
+
+async def test_runners_woken_together_share_one_store_read(ledger: LedgerApp,
+                                                           tmp_path: Path) -> None:
+    events = mixed_log(60)
+    counting = CountingLedger(ledger)
+    reader = SharedLogReader(counting)  # type: ignore[arg-type]  # duck-typed ledger
+    views = str(tmp_path / "projections.db")
+    projections: list[Projection[Any]] = [open_projection(name, sqlite_path=views)
+                                          for name in ("spend", "keys", "control", "scope_spend")]
+    runners = [ProjectionRunner(ledger, projection, log=reader, poll_interval_s=30)
+               for projection in projections]
+    ledger.record(events[:20])
+    stop = asyncio.Event()
+    tasks = [asyncio.create_task(runner.run(stop)) for runner in runners]
+    try:
+        await until(lambda: all(p.view.position() == ledger.max_position() for p in projections))
+        for start in range(20, 60, 20):
+            await asyncio.to_thread(ledger.record, events[start:start + 20])
+            reads = counting.reads
+            for runner in runners:
+                runner.wake()
+            await until(lambda: all(p.view.position() == ledger.max_position()
+                                     for p in projections))
+            assert counting.reads == reads + 1
+        assert spend_totals(projections[0]) == expected_spend(events)
+    finally:
+        stop.set()
+        await asyncio.gather(*tasks)
         for runner in runners:
             await runner.aclose()

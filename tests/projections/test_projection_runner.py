@@ -4,20 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from ledger import LedgerApp
 from projections import (
     PROJECTION_NAMES,
-    Projection,
     ProjectionConflict,
     ProjectionRunner,
-    SpendView,
     StoreUnavailable,
     open_projection,
     open_queries,
@@ -30,23 +26,7 @@ from tests.projections.backends import (
     SQLiteBackend,
 )
 from tests.projections.events import expected_spend, mixed_log
-
-
-def _totals(spend: Projection[Any]) -> dict[tuple[str, str], tuple[int, ...]]:
-    assert isinstance(spend.view, SpendView)
-    return {
-        (r.key_id, r.day.isoformat()): (r.requests, r.prompt_tokens, r.completion_tokens,
-                                        r.cached_tokens, r.reasoning_tokens, r.cost_micros)
-        for r in spend.view.rows()
-    }
-
-
-async def _until(condition: Callable[[], bool]) -> None:
-    for _ in range(500):  # bounded: at most ~5 s
-        if condition():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("condition never became true")
+from tests.projections.helpers import spend_totals, until
 
 
 def _catch_up(runner: ProjectionRunner) -> int:
@@ -73,12 +53,12 @@ class RunnerContract(ProjectionFixtures):
             for start in range(0, 60, 20):
                 await asyncio.to_thread(ledger.record, events[start:start + 20])
                 runner.wake()
-                await _until(lambda: observer.view.position() == ledger.max_position())
+                await until(lambda: observer.view.position() == ledger.max_position())
         finally:
             stop.set()
             await asyncio.wait_for(task, 5)
         await runner.aclose()
-        assert _totals(observer) == expected_spend(events)
+        assert spend_totals(observer) == expected_spend(events)
 
     @pytest.mark.parametrize("woken", [False, True])
     async def test_run_follows_the_log_without_wakes(
@@ -94,14 +74,14 @@ class RunnerContract(ProjectionFixtures):
             await asyncio.to_thread(ledger.record, events[:10])
             if woken:
                 runner.wake()
-            await _until(lambda: observer.view.position() == ledger.max_position())
+            await until(lambda: observer.view.position() == ledger.max_position())
             await asyncio.to_thread(ledger.record, events[10:])
-            await _until(lambda: observer.view.position() == ledger.max_position())
+            await until(lambda: observer.view.position() == ledger.max_position())
         finally:
             stop.set()
             await asyncio.wait_for(task, 5)
         await runner.aclose()
-        assert _totals(observer) == expected_spend(events)
+        assert spend_totals(observer) == expected_spend(events)
 
     def test_two_runners_on_one_view_apply_each_event_once(
         self, ledger: LedgerApp, projection: OpenProjection
@@ -111,7 +91,7 @@ class RunnerContract(ProjectionFixtures):
         runners = [ProjectionRunner(ledger, projection("spend"), batch_size=5) for _ in range(2)]
         with ThreadPoolExecutor(max_workers=2) as pool:
             list(pool.map(_catch_up, runners))
-        assert _totals(runners[0].projection) == expected_spend(events)
+        assert spend_totals(runners[0].projection) == expected_spend(events)
         assert runners[1].projection.view.position() == ledger.max_position()
 
 
