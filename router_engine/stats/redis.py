@@ -174,6 +174,7 @@ class RedisStatsStore(StatsStore):
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
         while True:
             started = loop.time()
             try:
@@ -181,6 +182,11 @@ class RedisStatsStore(StatsStore):
             except Exception:  # NOTE: a bug must not stop stats for good; counted and logged.
                 self.failed_ticks += 1
                 _log.exception("stats refresh failed")
+            if task is not None and task.cancelling():
+                # NOTE: Python 3.11's asyncio.wait_for (redis-py writes commands through it)
+                # returns normally when the write finishes in the same loop iteration as a
+                # cancel: the cancel is lost, and without this check aclose() waited forever.
+                raise asyncio.CancelledError
             await asyncio.sleep(max(0.0, self._interval_s - (loop.time() - started)))
 
     # ----------------------------------------------------------------- hot path

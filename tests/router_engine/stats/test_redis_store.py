@@ -110,6 +110,33 @@ async def test_background_refresh_shares_without_manual_refresh(
     await b.aclose()
 
 
+async def test_aclose_stops_the_refresh_task_even_when_a_tick_loses_the_cancel(
+    redis_url: str, prefix: str
+) -> None:
+    # Python 3.11's asyncio.wait_for, which redis-py writes commands through, can swallow a
+    # cancel that arrives as the write completes; the tick then returns as if nothing happened.
+    store = RedisStatsStore(redis_url, prefix, instance_id="a", refresh_interval_s=0.01)
+    await store.start()
+    ticks: list[bool] = []
+    lost: list[bool] = []
+
+    async def tick_losing_the_first_cancel() -> None:
+        ticks.append(True)
+        try:
+            await asyncio.sleep(0.2)  # long enough for aclose to cancel it mid-tick
+        except asyncio.CancelledError:
+            if lost:
+                raise
+            lost.append(True)
+
+    store.refresh = tick_losing_the_first_cancel  # type: ignore[method-assign]
+    assert await _poll(lambda: bool(ticks))
+    closing = asyncio.ensure_future(store.aclose())
+    await asyncio.wait({closing}, timeout=2)  # NOTE: not wait_for: its cancel would retry ours
+    assert lost
+    assert closing.done()
+
+
 async def test_start_names_redis_and_hides_the_password() -> None:
     port = _free_port()
     store = RedisStatsStore(f"redis://user:s3cret@127.0.0.1:{port}/0", "x:")
