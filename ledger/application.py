@@ -11,7 +11,7 @@ writes ``os.environ`` (the library's default would merge it in).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 from urllib.parse import unquote, urlparse
@@ -33,7 +33,10 @@ from ledger.entries import RECORDED_TOPIC
 from ledger.entry_codec import to_envelope, to_stored_events
 from schemas.events import EventEnvelope
 
-__all__ = ["LedgerApp", "LedgerUnavailable", "open_ledger"]
+__all__ = ["LedgerApp", "LedgerUnavailable", "RecordedListener", "open_ledger"]
+
+RecordedListener = Callable[[Sequence[tuple[int, EventEnvelope]]], None]
+"""Told the ``(position, envelope)`` pairs of each batch the ledger app commits."""
 
 
 _CREATE_ATTEMPTS = 3
@@ -62,6 +65,7 @@ class LedgerApp(Application[UUID]):
     def __init__(self, env: Mapping[str, str], *, store: str = "event store") -> None:
         self.store = store
         """A human description of where events are stored (for error messages; no secrets)."""
+        self._listeners: list[RecordedListener] = []
         for attempt in range(_CREATE_ATTEMPTS):
             try:
                 with _store_errors(store):
@@ -100,6 +104,15 @@ class LedgerApp(Application[UUID]):
             except IntegrityError:
                 return self._record_new_only(fresh)
 
+    def add_listener(self, listener: RecordedListener) -> None:
+        """Tell ``listener`` every batch this app records, right after its commit.
+
+        It is called on the recording thread with the batch's ``(position, envelope)`` pairs (as
+        ``read_envelopes`` would return them), so it must be quick and must not raise. Batches
+        recorded by other processes or other app objects are not seen.
+        """
+        self._listeners.append(listener)
+
     def read_envelopes(self, start_position: int, limit: int) -> list[tuple[int, EventEnvelope]]:
         """Up to ``limit`` ``(position, envelope)`` pairs with ``position >= start_position``.
 
@@ -121,7 +134,11 @@ class LedgerApp(Application[UUID]):
         # PERF: stored events built directly instead of through ``self.save(*aggregates)``; the
         # recorder (notification log, unique entry id and version) is the library's (see
         # ``ledger.entry_codec``: 43 -> 13 µs per event at 2,000 events/s).
-        self.recorder.insert_events(to_stored_events(envelopes))
+        positions = self.recorder.insert_events(to_stored_events(envelopes))
+        if self._listeners and positions:
+            entries = list(zip(positions, envelopes, strict=True))
+            for listener in self._listeners:
+                listener(entries)
         return len(envelopes)
 
     def _record_new_only(self, envelopes: Sequence[EventEnvelope]) -> int:

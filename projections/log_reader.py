@@ -4,22 +4,26 @@ Every projection reads the same events: woken together after a ledger batch, the
 each select and decode the same rows. ``SharedLogReader`` keeps the most recent window of decoded
 ``(position, envelope)`` pairs, so the first runner reads a range from the store and the others are
 served from memory. Runners behind the window (a rebuild, a runner that was down) read from the
-store as before, so a read always returns exactly what ``LedgerApp.read_envelopes`` would.
+store as before, so a read always returns exactly what ``LedgerApp.read_envelopes`` would (with
+``through``, at least the events up to there).
 
 # PERF: decoding a notification into an envelope costs ~17 µs; with four projections that was 68
 # of the 78 µs of projection CPU per event at 2,000 events/s (docs/performance.md, step 4).
 
-Runners woken together after a ledger batch need only the events recorded before the wake: a
-caller passing ``fresh_after=mark()`` (taken when it was woken) is served from memory alone once a
-store read begun after that mark found the end of the log, instead of asking the store again.
-# PERF: after every ledger batch the first runner read the new events and the three others each
-# made one more (empty) store read: 270 of the ~360 reads in bench.pipeline's 5 s run, ~75 µs each.
+When the ledger app records in this process (standalone mode), the reader also takes each batch
+right after its commit (``LedgerApp.add_listener``): if it directly follows the window, it is
+appended as if read. A runner woken after a batch needs the events up to ``recorded_through()``
+(taken when it was woken): passed as ``through``, the memory serves them without a store read.
+# PERF: after every ledger batch the first runner read and decoded the new events and the three
+# others each made one more (empty) store read: 7.5-10 µs per event at 2,000 events/s, ~360 reads
+# in bench.pipeline's 5 s run. Taking the batches as they are recorded leaves no store read.
 """
 
 from __future__ import annotations
 
 import bisect
 import threading
+from collections.abc import Sequence
 
 from ledger import LedgerApp
 from schemas.events import EventEnvelope
@@ -45,50 +49,59 @@ class SharedLogReader:
         self._positions: list[int] = []
         self._complete_from = 0
         """Every event at or after this position (up to the last entry) is in ``_entries``."""
-        self._reads_begun = 0
-        """Store reads begun so far: the clock of :meth:`mark`."""
-        self._end_found_by = 0
-        """The store read (counted from 1) that found the log ending at the window's end; 0 if
-        the window's end is not known to be the log's end."""
+        self._recorded_through: int | None = None
+        """Position of the last event the app told of recording (``None``: none yet)."""
+        app.add_listener(self._note_recorded)
 
-    def mark(self) -> int:
-        """Now, for ``read_envelopes(..., fresh_after=...)``: how many store reads have begun."""
-        return self._reads_begun
+    def recorded_through(self) -> int | None:
+        """Position of the last event this process's ledger app recorded (``None``: none yet)."""
+        return self._recorded_through
 
     def read_envelopes(
-        self, start_position: int, limit: int, *, fresh_after: int | None = None
+        self, start_position: int, limit: int, *, through: int | None = None
     ) -> list[Entry]:
         """Up to ``limit`` ``(position, envelope)`` pairs with ``position >= start_position``.
 
         Args:
-            fresh_after: a :meth:`mark`, when only the events recorded before that mark was taken
-                are needed: no store read is made if one begun since found the end of the log.
-                ``None``: everything recorded before this call (the store is asked).
+            through: the caller needs only the events up to this position (a
+                ``recorded_through()`` taken when it was woken): if the memory holds every event
+                from ``start_position`` to there, the store is not asked for later ones.
+                ``None``: everything recorded before this call.
         """
         with self._lock:
             if not self._covers(start_position):
-                entries = self._read(start_position, limit)
+                entries = self._app.read_envelopes(start_position, limit)
                 self._reset(start_position, entries)
                 return entries
             found = self._slice(start_position, limit)
-            fresh = fresh_after is not None and self._end_found_by > fresh_after
-            if len(found) < limit and not fresh:
-                after = self._positions[-1] + 1 if self._positions else start_position
-                more = self._read(after, limit - len(found))
+            held = through is not None and self._next_position() > through
+            if len(found) < limit and not held:
+                more = self._app.read_envelopes(self._next_position(), limit - len(found))
                 found += more
                 self._extend(more)
             return found
 
-    def _read(self, start_position: int, limit: int) -> list[Entry]:
-        """Read the store; the window is then set or extended with the result (under the lock)."""
-        self._reads_begun += 1
-        number = self._reads_begun
-        entries = self._app.read_envelopes(start_position, limit)
-        self._end_found_by = number if len(entries) < limit else 0
-        return entries
+    def _note_recorded(self, entries: Sequence[Entry]) -> None:
+        """Append a batch the app just committed if it directly follows the window.
+
+        # NOTE: the batch's first position being the window's next one proves nothing was
+        # recorded in between (positions grow with every insert); a batch that does not follow
+        # is left to the next store read.
+        """
+        if not entries:
+            return
+        first, last = entries[0][0], entries[-1][0]
+        with self._lock:
+            self._recorded_through = max(self._recorded_through or 0, last)
+            if first == self._next_position() and last - first == len(entries) - 1:
+                self._extend(list(entries))
+
+    def _next_position(self) -> int:
+        """The first position after the window."""
+        return self._positions[-1] + 1 if self._positions else self._complete_from
 
     def _covers(self, position: int) -> bool:
-        end = self._positions[-1] + 1 if self._positions else self._complete_from
+        end = self._next_position()
         return self._complete_from <= position <= end and (
             bool(self._positions) or position == self._complete_from)
 

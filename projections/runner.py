@@ -46,7 +46,7 @@ class ProjectionRunner:
         poll_interval_s: longest wait between two looks at the log while idle (at least
             ``_WOKEN_POLL_S`` once :meth:`wake` was called: the waker says when to look).
         log: where events are read; ``app`` itself by default (``sharing_reads`` passes one
-            ``SharedLogReader`` to several runners; after a wake, they share one store read).
+            ``SharedLogReader`` to several runners; after a wake they read from its memory).
     """
 
     def __init__(
@@ -66,8 +66,8 @@ class ProjectionRunner:
         self._wakeup = asyncio.Event()
         self._woken = False
         """Whether ``wake`` was ever called: then something announces new events."""
-        self._wake_mark: int | None = None
-        """``log.mark()`` at the last wake: a pass it starts needs the events recorded before."""
+        self._wake_through: int | None = None
+        """``log.recorded_through()`` at the last wake: what a pass it starts must read."""
         # NOTE: the projection's own thread: its store connection is used by one thread only.
         self._worker = ThreadPoolExecutor(
             max_workers=1, thread_name_prefix=f"projection-{projection.name}"
@@ -84,11 +84,11 @@ class ProjectionRunner:
         """Apply every event recorded so far (blocking); returns how many events were read."""
         return self._catch_up(None)
 
-    def _catch_up(self, fresh_after: int | None) -> int:
-        """``run_until_caught_up``; with a mark, of the events recorded before it (see ``wake``)."""
+    def _catch_up(self, through: int | None) -> int:
+        """``run_until_caught_up``; with a position, only up to it for sure (see ``wake``)."""
         processed = 0
         while True:
-            count = self._process_next_batch(fresh_after)
+            count = self._process_next_batch(through)
             processed += count
             if count < self._batch_size:
                 return processed
@@ -106,11 +106,12 @@ class ProjectionRunner:
         """Look at the log now instead of at the next poll (call it on the runner's event loop).
 
         From the first call on, the runner expects to be woken whenever events are recorded and
-        polls only every ``_WOKEN_POLL_S``.
+        polls only every ``_WOKEN_POLL_S``. With a ``SharedLogReader``, the pass reads the events
+        up to what the ledger app had recorded at the wake, usually from the reader's memory.
         """
         self._woken = True
         if self._reader is not None:
-            self._wake_mark = self._reader.mark()
+            self._wake_through = self._reader.recorded_through()
         self._wakeup.set()
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -123,10 +124,10 @@ class ProjectionRunner:
             while not stop.is_set():
                 self._wakeup.clear()
                 # NOTE: a pass after a poll, a conflict or a failure asks the store itself.
-                fresh_after = self._wake_mark if woken else None
+                through = self._wake_through if woken else None
                 woken = False
                 try:
-                    await loop.run_in_executor(self._worker, self._catch_up, fresh_after)
+                    await loop.run_in_executor(self._worker, self._catch_up, through)
                     retry_s = self._poll_interval_s
                     idle_s = max(retry_s, _WOKEN_POLL_S) if self._woken else retry_s
                 except ProjectionConflict as exc:
@@ -158,13 +159,12 @@ class ProjectionRunner:
             await _cancel(woken)
         return self._wakeup.is_set()
 
-    def _process_next_batch(self, fresh_after: int | None) -> int:
+    def _process_next_batch(self, through: int | None) -> int:
         previous = self.projection.view.position()
         if self._reader is None:
             events = self._app.read_envelopes(previous + 1, self._batch_size)
         else:
-            events = self._reader.read_envelopes(previous + 1, self._batch_size,
-                                                 fresh_after=fresh_after)
+            events = self._reader.read_envelopes(previous + 1, self._batch_size, through=through)
         if events:
             tracking = Tracking(self.projection.name, previous, events[-1][0])
             self.projection.process_batch(events, tracking)

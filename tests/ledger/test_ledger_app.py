@@ -159,6 +159,19 @@ class LedgerContract:
             assert entry.occurred_at.utcoffset() == event.occurred_at.utcoffset()
             assert entry.payload.encode() == bytes(event.payload)
 
+    def test_listeners_are_told_each_new_batch_as_it_reads_back(self, ledger: LedgerApp) -> None:
+        told: list[list[tuple[int, EventEnvelope]]] = []
+        ledger.add_listener(lambda entries: told.append(list(entries)))
+        events = mixed_log(30)
+        ledger.record(events[:10])
+        ledger.record(events[:10])  # redelivered: nothing new, nothing told
+        ledger.record(events[5:30])  # overlapping: only the new ones
+        assert [len(batch) for batch in told] == [10, 20]
+        heard = [entry for batch in told for entry in batch]
+        stored = _all(ledger)
+        assert [position for position, _ in heard] == [position for position, _ in stored]
+        assert _wire([e for _, e in heard]) == _wire([e for _, e in stored]) == _wire(events)
+
     def test_configuration_never_comes_from_the_environment(
         self, location: dict[str, str], monkeypatch: pytest.MonkeyPatch
     ) -> None:

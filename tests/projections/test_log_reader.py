@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from ledger import LedgerApp, open_ledger
+from ledger.application import RecordedListener
 from projections import Projection, ProjectionRunner, open_projection
 from projections.log_reader import SharedLogReader
 from schemas.events import EventEnvelope
@@ -31,6 +32,9 @@ class CountingLedger:
         self.reads += 1
         self.decoded += len(entries)
         return entries
+
+    def add_listener(self, listener: RecordedListener) -> None:
+        self.app.add_listener(listener)
 
 
 @pytest.fixture
@@ -97,42 +101,48 @@ async def test_runners_sharing_reads_build_the_same_views(ledger: LedgerApp,
             await runner.aclose()
 
 
-def test_a_mark_is_served_from_memory_once_a_later_read_found_the_end(ledger: LedgerApp) -> None:
+def test_batches_the_app_records_are_taken_without_a_store_read(ledger: LedgerApp) -> None:
+    events = mixed_log(30)
+    ledger.record(events[:10])
+    counting = CountingLedger(ledger)
+    reader = SharedLogReader(counting)  # type: ignore[arg-type]  # duck-typed ledger
+    assert reader.recorded_through() is None
+    assert len(reader.read_envelopes(1, 100)) == 10
+    ledger.record(events[10:20])
+    ledger.record(events[20:])
+    through = reader.recorded_through()
+    assert through == ledger.max_position()
+    for start in (1, 11, 25, through, through + 1):
+        assert _wire(reader.read_envelopes(start, 100, through=through)) == \
+            _wire(ledger.read_envelopes(start, 100))
+    assert _wire(reader.read_envelopes(1, 7, through=through)) == _wire(ledger.read_envelopes(1, 7))
+    assert counting.reads == 1
+    assert len(reader.read_envelopes(1, 100)) == 30  # without ``through``: the store is asked
+    assert counting.reads == 2
+
+
+def test_a_batch_recorded_elsewhere_is_read_from_the_store(ledger: LedgerApp,
+                                                           tmp_path: Path) -> None:
     events = mixed_log(30)
     ledger.record(events[:10])
     counting = CountingLedger(ledger)
     reader = SharedLogReader(counting)  # type: ignore[arg-type]  # duck-typed ledger
     assert len(reader.read_envelopes(1, 100)) == 10
-    mark = reader.mark()  # e.g. a runner woken now: it needs what was recorded before
-    ledger.record(events[10:20])
-    # No store read has begun since the mark: the store is asked, and the new events come back.
-    assert len(reader.read_envelopes(1, 100, fresh_after=mark)) == 20
-    reads = counting.reads
-    # That read began after the mark and found the end: others woken at the mark share it.
-    assert len(reader.read_envelopes(1, 100, fresh_after=mark)) == 20
-    assert len(reader.read_envelopes(11, 100, fresh_after=mark)) == 10
-    assert counting.reads == reads
-    ledger.record(events[20:])
-    # Recorded after the mark: a reader holding that mark need not see them yet; without a
-    # mark (or with a newer one) the store is asked.
-    assert len(reader.read_envelopes(1, 100, fresh_after=mark)) == 20
-    assert len(reader.read_envelopes(1, 100, fresh_after=reader.mark())) == 30
-    assert len(reader.read_envelopes(1, 100)) == 30
-    assert counting.reads == reads + 2
-
-
-def test_a_read_that_filled_its_limit_did_not_find_the_end(ledger: LedgerApp) -> None:
-    ledger.record(mixed_log(30))
-    counting = CountingLedger(ledger)
-    reader = SharedLogReader(counting)  # type: ignore[arg-type]  # duck-typed ledger
-    mark = reader.mark()
-    assert len(reader.read_envelopes(1, 10)) == 10
-    assert len(reader.read_envelopes(1, 100, fresh_after=mark)) == 30
+    other = open_ledger(sqlite_path=str(tmp_path / "ledger.db"))  # another writer
+    try:
+        other.record(events[10:20])
+    finally:
+        other.close()
+    ledger.record(events[20:])  # does not follow the window: not taken
+    through = reader.recorded_through()
+    assert through == ledger.max_position()
+    assert _wire(reader.read_envelopes(1, 100, through=through)) == \
+        _wire(ledger.read_envelopes(1, 100))
     assert counting.reads == 2
 
 
-async def test_runners_woken_together_share_one_store_read(ledger: LedgerApp,
-                                                           tmp_path: Path) -> None:
+async def test_runners_woken_after_the_app_recorded_read_memory(ledger: LedgerApp,
+                                                                tmp_path: Path) -> None:
     events = mixed_log(60)
     counting = CountingLedger(ledger)
     reader = SharedLogReader(counting)  # type: ignore[arg-type]  # duck-typed ledger
@@ -153,7 +163,7 @@ async def test_runners_woken_together_share_one_store_read(ledger: LedgerApp,
                 runner.wake()
             await until(lambda: all(p.view.position() == ledger.max_position()
                                      for p in projections))
-            assert counting.reads == reads + 1
+            assert counting.reads == reads
         assert spend_totals(projections[0]) == expected_spend(events)
     finally:
         stop.set()
