@@ -3,9 +3,9 @@
 The router is built as the gateway builds it (config -> ``Router`` with a stats store) in front of
 ``--deployments`` OpenAI deployments of one model group. Their transport is either
 
-* ``fake`` (default): an in-process ``Transport`` that answers every request at once with a canned
-  chat completion carrying usage, so what is measured is the router engine itself (routing, stats,
-  health, request building, response parsing); or
+* ``fake`` (default): an in-process ``Transport`` that answers every request with a canned chat
+  completion carrying usage, after one trip through the event loop, so what is measured is the
+  router engine itself (routing, stats, health, request building, response parsing); or
 * ``http1``: the real ``Http1Transport`` against ``python -m bench.upstream`` started as a child
   process (its CPU is not counted; this process's socket syscalls are).
 
@@ -102,6 +102,9 @@ class CannedTransport(Transport):
     """Answers every request at once: a chat completion with usage, or a short SSE stream."""
 
     async def send(self, request: UpstreamRequest) -> UpstreamResponse:
+        # NOTE: one trip through the loop, as a real upstream call makes: the stats store's
+        # background tick gets its turns, and the loop's own cost per call is counted.
+        await asyncio.sleep(0)
         body = _OneChunk(_STREAM if request.is_streaming else _COMPLETION)
         return UpstreamResponse(200, _HEADERS, body, body.aclose)
 
