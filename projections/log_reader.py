@@ -85,16 +85,21 @@ class SharedLogReader:
         """Append a batch the app just committed if it directly follows the window.
 
         # NOTE: the batch's first position being the window's next one proves nothing was
-        # recorded in between (positions grow with every insert); a batch that does not follow
-        # is left to the next store read.
+        # recorded in between (positions grow with every insert). A batch that does not follow,
+        # or arrives while a runner holds the window (the ledger's writer never waits on a
+        # reader), is left to the next store read.
         """
         if not entries:
             return
         first, last = entries[0][0], entries[-1][0]
-        with self._lock:
-            self._recorded_through = max(self._recorded_through or 0, last)
+        self._recorded_through = max(self._recorded_through or 0, last)
+        if not self._lock.acquire(blocking=False):
+            return
+        try:
             if first == self._next_position() and last - first == len(entries) - 1:
                 self._extend(list(entries))
+        finally:
+            self._lock.release()
 
     def _next_position(self) -> int:
         """The first position after the window."""

@@ -170,3 +170,19 @@ async def test_runners_woken_after_the_app_recorded_read_memory(ledger: LedgerAp
         await asyncio.gather(*tasks)
         for runner in runners:
             await runner.aclose()
+
+
+def test_a_batch_recorded_while_a_runner_holds_the_window_is_read_later(
+    ledger: LedgerApp,
+) -> None:
+    events = mixed_log(20)
+    counting = CountingLedger(ledger)
+    reader = SharedLogReader(counting)  # type: ignore[arg-type]  # duck-typed ledger
+    assert reader.read_envelopes(1, 100) == []
+    with reader._lock:  # a runner reading: the ledger's writer must not wait for it
+        ledger.record(events)
+    through = reader.recorded_through()
+    assert through == ledger.max_position()
+    assert _wire(reader.read_envelopes(1, 100, through=through)) == \
+        _wire(ledger.read_envelopes(1, 100))
+    assert counting.reads == 2
