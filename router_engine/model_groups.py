@@ -18,7 +18,7 @@ Wildcards are never listed by ``/v1/models`` (they name no model until asked).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from fnmatch import fnmatchcase
 
 from router_engine.deployment import Deployment, deployments_from_config
@@ -63,6 +63,18 @@ class ModelGroups:
         if group is None:
             group = self._wildcards.get(deployment.model_group, ("", []))[1]
         return max(1, len(group))
+
+    def resolve_shared(self, model: str) -> tuple[str, Sequence[Deployment]]:
+        """``resolve`` without the copy: the group's own list, which the caller must not change.
+
+        Raises:
+            ModelNotFound: no deployment serves that name.
+        """
+        # PERF: the router resolves every call; copying the group each time is wasted work.
+        group = self._groups.get(model)
+        if group is not None:
+            return model, group
+        return self.resolve(model)
 
     def resolve(self, model: str) -> tuple[str, list[Deployment]]:
         """``(group name, deployments)`` that may serve ``model``.

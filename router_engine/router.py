@@ -42,7 +42,7 @@ from router_engine.providers import operations
 from router_engine.providers.base import Operation, ParsedResponse, ProviderAdapter
 from router_engine.providers.registry import build_adapter, build_transport
 from router_engine.routing_request import routing_request
-from router_engine.stats.base import StatsStore
+from router_engine.stats.base import StatsSnapshot, StatsStore
 from router_engine.stats.memory import MemoryStatsStore
 from router_engine.strategies import RoutingRequest, Strategy, build_strategy, by_tags, for_attempt
 from router_engine.stream_call import StreamCall, estimate_usage, wants_usage_chunk
@@ -228,35 +228,44 @@ class Router:
 
     # -- one attempt ---------------------------------------------------------------------------
 
-    async def _send(self, deployment: Deployment, body: dict[str, Any], lease: Lease, *,
-                    is_streaming: bool, operation: Operation = "chat"
-                    ) -> tuple[ProviderAdapter, UpstreamResponse]:
+    def _request(self, deployment: Deployment, body: dict[str, Any], operation: Operation, *,
+                 is_streaming: bool) -> tuple[ProviderAdapter, Awaitable[UpstreamResponse]]:
+        """The adapter and the send of the upstream call (awaited by the caller: one coroutine
+        layer fewer than a helper that awaits it)."""
         adapter, transport = self._links[deployment.provider_name]
         request = operations.build_request(adapter, operation, body, deployment,
                                            is_streaming=is_streaming)
-        response = await transport.send(request)
-        lease.status = response.status
-        if not 200 <= response.status < 300:
-            data = await response.read()
-            raise _with_retry_after(adapter.parse_error(response.status, data), response.headers)
-        return adapter, response
+        return adapter, transport.send(request)
+
+    @staticmethod
+    async def _upstream_error(adapter: ProviderAdapter, response: UpstreamResponse
+                              ) -> LLMuxError:
+        """The gateway error for a non-2xx upstream response (its body read)."""
+        data = await response.read()
+        return _with_retry_after(adapter.parse_error(response.status, data), response.headers)
 
     async def _complete_once(self, deployment: Deployment, body: dict[str, Any], lease: Lease,
                              operation: Operation = "chat"
                              ) -> tuple[ParsedResponse, int, TokenUsage]:
-        adapter, response = await self._send(deployment, body, lease, is_streaming=False,
-                                             operation=operation)
+        adapter, sending = self._request(deployment, body, operation, is_streaming=False)
+        response = await sending
+        status = lease.status = response.status
+        if not 200 <= status < 300:
+            raise await self._upstream_error(adapter, response)
         parsed = operations.parse_response(adapter, operation, await response.read(),
                                            deployment, body)
         usage = parsed.usage or estimate_usage(body, deployment.upstream_model, parsed.text)
-        await lease.finish(ok=True, status=response.status,
+        await lease.finish(ok=True, status=status,
                            tokens=usage.prompt_tokens + usage.completion_tokens)
-        return parsed, response.status, usage
+        return parsed, status, usage
 
     async def _open_once(self, deployment: Deployment, body: dict[str, Any], started: float,
                          lease: Lease, operation: Operation = "chat") -> StreamCall:
-        adapter, response = await self._send(deployment, body, lease, is_streaming=True,
-                                             operation=operation)
+        adapter, sending = self._request(deployment, body, operation, is_streaming=True)
+        response = await sending
+        status = lease.status = response.status
+        if not 200 <= status < 300:
+            raise await self._upstream_error(adapter, response)
         try:
             translator = operations.stream_translator(
                 adapter, operation, deployment, body,
@@ -269,32 +278,24 @@ class Router:
             raise
         return call
 
-    async def _call(self, deployment: Deployment, attempt: Attempt[_T], excluded: set[str]
-                    ) -> _T:
-        """One attempt on ``deployment``, its start and (on failure) its end reported to health."""
-        lease = self.health.start(deployment)
-        try:
-            return await attempt(deployment, lease)
-        except LLMuxError as error:
-            if lease.status is None and isinstance(error, InvalidRequest):
-                # NOTE: the adapter refused the request before sending it (it cannot be
-                # translated, or the provider lacks the operation): the caller's fault, not the
-                # deployment's, so it must not count toward the breaker.
-                lease.abandon()
-                raise
-            if lease.status in _REFUSED_STATUSES:
-                excluded.add(deployment.id)
-            await lease.finish(ok=False, status=_failure_status(lease.status))
-            raise
-        except BaseException:
+    @staticmethod
+    async def _attempt_failed(lease: Lease, error: LLMuxError, excluded: set[str]) -> None:
+        """Report a failed attempt to health (or not at all, when it was the caller's fault)."""
+        if lease.status is None and isinstance(error, InvalidRequest):
+            # NOTE: the adapter refused the request before sending it (it cannot be
+            # translated, or the provider lacks the operation): the caller's fault, not the
+            # deployment's, so it must not count toward the breaker.
             lease.abandon()
-            raise
+            return
+        if lease.status in _REFUSED_STATUSES:
+            excluded.add(lease.deployment.id)
+        await lease.finish(ok=False, status=_failure_status(lease.status))
 
     # -- retries and fallbacks -----------------------------------------------------------------
 
     async def _run(self, model: str, request: RoutingRequest, attempt: Attempt[_T]
                    ) -> tuple[_T, Deployment, _Attempts]:
-        group, candidates = self._models.resolve(model)
+        group, candidates = self._models.resolve_shared(model)
         attempts = _Attempts()
         try:
             value, deployment = await self._try_group(group, candidates, request, attempt,
@@ -316,7 +317,7 @@ class Router:
         last: LLMuxError | None = None
         for name in chain:
             try:
-                group, candidates = self._models.resolve(name)
+                group, candidates = self._models.resolve_shared(name)
             except ModelNotFound as error:
                 last = last or error
                 continue
@@ -333,30 +334,45 @@ class Router:
     async def _try_group(self, group: str, candidates: Sequence[Deployment],
                          request: RoutingRequest, attempt: Attempt[_T], attempts: _Attempts
                          ) -> tuple[_T, Deployment]:
-        request = replace(request, model_group=group)
+        # PERF: the request is copied only when the group differs (an alias, a fallback), and
+        # each attempt runs inline here rather than in a helper coroutine per attempt.
+        if request.model_group != group:
+            request = replace(request, model_group=group)
         tried: set[str] = set()
         excluded: set[str] = set()
         last: LLMuxError | None = None
         for retry in range(1 + self._routing.retry_count):
-            deployment = await self._pick(candidates, request, tried, excluded)
-            if deployment is None:
+            pool, snapshot = self._pool(candidates, request, tried, excluded)
+            if not pool:
                 raise last or self._unavailable(candidates, request)
+            if self.strategy.uses_round_robin and len(pool) > 1:
+                ticket = await self.health.stats.next_round_robin(group)
+                deployment = self.strategy.choose(
+                    pool, snapshot, self._rng, replace(request, round_robin_ticket=ticket))
+            else:
+                deployment = self.strategy.choose(pool, snapshot, self._rng, request)
             if deployment.id in tried:
                 await self._back_off(retry)
             tried.add(deployment.id)
             attempts.count += 1
+            lease = self.health.start(deployment)
             try:
-                return await self._call(deployment, attempt, excluded), deployment
+                return await attempt(deployment, lease), deployment
             except LLMuxError as error:
+                await self._attempt_failed(lease, error, excluded)
                 if not error.retryable:
                     raise
                 last = error
+            except BaseException:
+                lease.abandon()
+                raise
         assert last is not None
         raise last
 
-    async def _pick(self, candidates: Sequence[Deployment], request: RoutingRequest,
-                    tried: set[str], excluded: set[str]) -> Deployment | None:
-        """The strategy's choice for this attempt, or None when no deployment can take it."""
+    def _pool(self, candidates: Sequence[Deployment], request: RoutingRequest,
+              tried: set[str], excluded: set[str]) -> tuple[list[Deployment], StatsSnapshot]:
+        """Who this attempt may go to (empty: nobody can take it now), and the stats snapshot
+        the strategy chooses by."""
         if request.tags and not by_tags(candidates, request.tags):
             raise InvalidRequest(
                 f"No deployment of '{request.model_group}' carries the tags {list(request.tags)}.",
@@ -365,12 +381,7 @@ class Router:
         snapshot = self.health.snapshot()
         pool = for_attempt(candidates, snapshot, request, now_s=self.health.now(), tried=tried,
                            excluded=excluded)
-        if not pool:
-            return None
-        if self.strategy.uses_round_robin and len(pool) > 1:
-            ticket = await self.health.stats.next_round_robin(request.model_group)
-            request = replace(request, round_robin_ticket=ticket)
-        return self.strategy.choose(pool, snapshot, self._rng, request)
+        return pool, snapshot
 
     async def _back_off(self, retry: int) -> None:
         """Wait before reusing a deployment: exponential in the retry number, with jitter."""
