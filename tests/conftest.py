@@ -1,4 +1,4 @@
-"""Shared fixtures: the real services of distributed mode, each test run isolated in its own namespace.
+"""Shared fixtures: the real services of distributed mode, each test run in its own namespace.
 
 Service URLs come from the environment (``LLMUX_TEST_POSTGRES_URL``, ``LLMUX_TEST_REDIS_URL``,
 ``LLMUX_TEST_NATS_URL``) with the development machines' defaults. When a service is missing the
@@ -23,7 +23,8 @@ NATS_URL = os.environ.get("LLMUX_TEST_NATS_URL", "nats://127.0.0.1:4222")
 def _reachable(url: str, default_port: int) -> bool:
     parsed = urlparse(url)
     try:
-        with socket.create_connection((parsed.hostname or "127.0.0.1", parsed.port or default_port), 2):
+        address = (parsed.hostname or "127.0.0.1", parsed.port or default_port)
+        with socket.create_connection(address, 2):
             return True
     except OSError:
         return False
@@ -33,7 +34,8 @@ def require_service(name: str, url: str, default_port: int) -> str:
     """``url`` if the service answers; otherwise skip, or fail when ``CI=true``."""
     if _reachable(url, default_port):
         return url
-    message = f"{name} is not reachable at {url} (start it: see DESIGN.md §8 / deploy/dev-services.sh)"
+    message = (f"{name} is not reachable at {url} "
+               "(start it: see DESIGN.md §8 / deploy/dev-services.sh)")
     if os.environ.get("CI", "").lower() == "true":
         pytest.fail(message)
     pytest.skip(message)
