@@ -13,7 +13,13 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from router_engine.cooldown import BreakerPhase, BreakerPolicy, CircuitBreakers, phase_of
+from router_engine.cooldown import (
+    BreakerPhase,
+    BreakerPolicy,
+    BreakerVerdict,
+    CircuitBreakers,
+    phase_of,
+)
 from router_engine.deployment import Deployment
 from router_engine.stats.base import DeploymentStats, StatsSnapshot, StatsStore
 
@@ -66,7 +72,11 @@ class Lease:
         if self._done:
             return
         self._done = True
-        await self._health.record(self, ok=ok, status=status, tokens=tokens, ttft_ms=ttft_ms)
+        # PERF: the breaker's verdict is awaited only when there is one (rarely): no coroutine
+        # per finished call besides this one.
+        verdict = self._health.record(self, ok=ok, status=status, tokens=tokens, ttft_ms=ttft_ms)
+        if verdict is not None:
+            await self._health.apply(self.deployment.id, verdict)
 
     def abandon(self) -> None:
         """The caller went away (cancelled): record a neutral end, synchronously."""
@@ -109,21 +119,25 @@ class DeploymentHealth:
         self.stats.record_start(deployment.id)
         return Lease(self, deployment)
 
-    async def record(
+    def record(
         self, lease: Lease, *, ok: bool, status: int | None, tokens: int, ttft_ms: float | None
-    ) -> None:
+    ) -> BreakerVerdict | None:
+        """Record a call's end; the breaker's verdict, to ``apply``, or None."""
         deployment_id = lease.deployment.id
-        self.stats.record_end(
+        stats = self.stats
+        stats.record_end(
             deployment_id, latency_ms=lease.ms_since_start(), ttft_ms=ttft_ms, ok=ok,
             tokens=tokens, status=status,
         )
-        now = self._clock()
-        verdict = self._breakers[deployment_id].on_result(
-            now_s=now, ok=ok, status=status, group_size=self._group_size(lease.deployment),
-            cooldown=self.stats.snapshot().get(deployment_id).cooldown,
+        return self._breakers[deployment_id].on_result(
+            now_s=self._clock(), ok=ok, status=status,
+            # PERF: only a failure reads the group's size; a success skips the lookup.
+            group_size=1 if ok else self._group_size(lease.deployment),
+            cooldown=stats.cooldown_of(deployment_id),
         )
-        if verdict is None:
-            return
+
+    async def apply(self, deployment_id: str, verdict: BreakerVerdict) -> None:
+        """Make a breaker's verdict visible to every instance."""
         if verdict.opens:
             assert verdict.until_s is not None
             await self.stats.set_cooldown(deployment_id, until_s=verdict.until_s,

@@ -151,6 +151,13 @@ class StatsStore(ABC):
             status: upstream HTTP status, or None when no response arrived.
         """
 
+    def cooldown_of(self, deployment_id: str) -> Cooldown | None:
+        """``deployment_id``'s cooldown entry as ``snapshot()`` shows it now (local, no I/O).
+
+        Stores override it to skip building a snapshot: the router reads it after every call.
+        """
+        return self.snapshot().get(deployment_id).cooldown
+
     @abstractmethod
     async def next_round_robin(self, group: str) -> int:
         """Take the next ticket (1, 2, 3, ...) of ``group``'s rotation, shared by every instance."""

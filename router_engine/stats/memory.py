@@ -162,6 +162,9 @@ class MemoryStatsStore(StatsStore):
             live.window.add(now, failures=1)
         self._cache.touch(deployment_id)
 
+    def cooldown_of(self, deployment_id: str) -> Cooldown | None:
+        return self._cooldowns.get(deployment_id)
+
     async def next_round_robin(self, group: str) -> int:
         ticket = self._round_robin.get(group, 0) + 1
         self._round_robin[group] = ticket

@@ -231,7 +231,6 @@ class RedisStatsStore(StatsStore):
             tokens += more_tokens
             successes += more_successes
             failures += more_failures
-        write = self._writes.get(dep)
         return DeploymentStats(
             in_flight=remote.inflight_others.get(dep, 0) + self._in_flight.get(dep, 0),
             latency_ewma_ms=remote.latency.get(dep),
@@ -240,8 +239,12 @@ class RedisStatsStore(StatsStore):
             failures=failures,
             minute_requests=requests,
             minute_tokens=tokens,
-            cooldown=write.value if write is not None else remote.cooldowns.get(dep),
+            cooldown=self.cooldown_of(dep),
         )
+
+    def cooldown_of(self, deployment_id: str) -> Cooldown | None:
+        write = self._writes.get(deployment_id)
+        return write.value if write is not None else self._remote.cooldowns.get(deployment_id)
 
     def _round_robin_view(self) -> MappingProxyType[str, int]:
         merged = dict(self._remote.round_robin)
