@@ -174,6 +174,19 @@ class StatsStoreContract:
         await settle(pair)
         assert [store.snapshot().get(X).cooldown for store in pair] == [None, None]
 
+    async def test_cooldown_of_agrees_with_the_snapshot(self, pair: Pair) -> None:
+        a, b = pair
+        await a.set_cooldown(X, until_s=T0 + 30, reason="429")
+        assert a.cooldown_of(X) == a.snapshot().get(X).cooldown is not None  # at once, locally
+        await settle(pair)
+        for store in pair:
+            assert store.cooldown_of(X) == store.snapshot().get(X).cooldown is not None
+            assert store.cooldown_of(Y) is None
+        await b.clear_cooldown(X)
+        assert b.cooldown_of(X) is None
+        await settle(pair)
+        assert [store.cooldown_of(X) for store in pair] == [None, None]
+
     async def test_snapshot_is_immutable_and_reused_until_something_changes(
         self, pair: Pair
     ) -> None:
