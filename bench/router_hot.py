@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
+import gc
 import os
 import socket
 import statistics
@@ -202,6 +203,8 @@ async def _run(args: argparse.Namespace, base_url: str) -> list[float]:
     call = _one_call(router, args.stream)
     try:
         await _round(call, args.warmup, args.concurrency)
+        gc.collect()
+        gc.freeze()  # NOTE: as ``llmux serve`` does once started (ingress.commands)
         results = [await _round(call, args.calls, args.concurrency) for _ in range(args.rounds)]
         if args.profile:
             profiler = cProfile.Profile()
