@@ -34,6 +34,8 @@ CONFIG_PRICE_VERSION = "config"
 
 _SUFFIX = re.compile(r"-(\d{4}-\d{2}-\d{2}|\d{8}|\d{4}|\d{3}|latest|v\d+(:\d+)?)$")
 _MAX_SUFFIXES = 3
+_MAX_QUOTES = 4096
+"""Quotes remembered (one per deployment in practice; cleared past this)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +108,7 @@ class PriceBook:
         self.version = version
         self._models = {name.lower(): rates for name, rates in models.items()}
         self._provider_defaults = dict(provider_defaults or {})
+        self._quotes: dict[tuple[Any, ...], tuple[Rates, str] | None] = {}
 
     @classmethod
     def from_json(cls, data: bytes) -> PriceBook:
@@ -131,6 +134,21 @@ class PriceBook:
 
     def quote(self, deployment: Deployment) -> tuple[Rates, str] | None:
         """The rates that price ``deployment`` and their version; None if no price is known."""
+        # PERF: every call is priced; the answer depends only on these fields, so it is looked
+        # up once per distinct deployment (name normalising, a regex, merging: ~3 µs a call).
+        key = (deployment.upstream_model, deployment.provider_type,
+               deployment.input_cost_per_mtok, deployment.output_cost_per_mtok,
+               deployment.cached_input_cost_per_mtok)
+        try:
+            return self._quotes[key]
+        except KeyError:
+            pass
+        if len(self._quotes) >= _MAX_QUOTES:
+            self._quotes.clear()
+        quote = self._quotes[key] = self._look_up(deployment)
+        return quote
+
+    def _look_up(self, deployment: Deployment) -> tuple[Rates, str] | None:
         table = self.table_rates(deployment.upstream_model, deployment.provider_type) or Rates()
         override = Rates(
             deployment.input_cost_per_mtok,

@@ -87,3 +87,16 @@ def test_book_from_json_never_uses_floats() -> None:
 def test_io_rates_for_routing_by_cost() -> None:
     assert BOOK.io_rates(deployment("gpt-4o-mini")) == (Decimal("0.15"), Decimal("0.60"))
     assert BOOK.io_rates(deployment("unknown-model", "vllm")) is None
+
+
+def test_deployments_of_one_model_keep_their_own_prices_however_often_priced() -> None:
+    book = PriceBook.from_bundled()
+    usage = TokenUsage(prompt_tokens=1_000_000, completion_tokens=1_000_000)
+    plain = deployment("gpt-4o")
+    cheaper = deployment("gpt-4o", input_cost_per_mtok=Decimal("1"))
+    mocked = deployment("no-such-model", "mock")  # the mock provider's default: gpt-4o-mini
+    for _ in range(2):
+        assert book.price(plain, usage) == Cost(12_500_000, "2026-11-01", True)
+        assert book.price(cheaper, usage) == Cost(11_000_000, CONFIG_PRICE_VERSION, True)
+        assert book.price(mocked, usage) == Cost(750_000, "2026-11-01", True)
+        assert book.price(deployment("no-such-model"), usage) == Cost(0, "2026-11-01", False)
