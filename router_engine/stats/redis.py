@@ -207,7 +207,7 @@ class RedisStatsStore(StatsStore):
             now_s=now,
             all_ids=lambda: self._known_ids(batches),
             freeze=lambda dep: self._stats_of(dep, minute, batches),
-            round_robin=self._round_robin_view(),
+            round_robin=self._round_robin_view,
             is_stale=is_stale,
             valid_until_s=valid_until,
         )
@@ -220,9 +220,11 @@ class RedisStatsStore(StatsStore):
 
     def _stats_of(self, dep: str, minute: int, batches: list[PendingBatch]) -> DeploymentStats:
         remote = self._remote
-        same_minute = remote.minute == minute
-        requests = remote.minute_requests.get(dep, 0) if same_minute else 0
-        tokens = remote.minute_tokens.get(dep, 0) if same_minute else 0
+        if remote.minute == minute:
+            requests = remote.minute_requests.get(dep, 0)
+            tokens = remote.minute_tokens.get(dep, 0)
+        else:
+            requests = tokens = 0
         successes = remote.successes.get(dep, 0)
         failures = remote.failures.get(dep, 0)
         for batch in batches:
@@ -231,15 +233,16 @@ class RedisStatsStore(StatsStore):
             tokens += more_tokens
             successes += more_successes
             failures += more_failures
+        # PERF: positional, in field order (see MemoryStatsStore's freeze).
         return DeploymentStats(
-            in_flight=remote.inflight_others.get(dep, 0) + self._in_flight.get(dep, 0),
-            latency_ewma_ms=remote.latency.get(dep),
-            ttft_ewma_ms=remote.ttft.get(dep),
-            successes=successes,
-            failures=failures,
-            minute_requests=requests,
-            minute_tokens=tokens,
-            cooldown=self.cooldown_of(dep),
+            remote.inflight_others.get(dep, 0) + self._in_flight.get(dep, 0),
+            remote.latency.get(dep),
+            remote.ttft.get(dep),
+            successes,
+            failures,
+            requests,
+            tokens,
+            self.cooldown_of(dep),
         )
 
     def cooldown_of(self, deployment_id: str) -> Cooldown | None:
