@@ -47,4 +47,6 @@ class SimpleShuffle(Strategy):
         rng: random.Random,
         request: RoutingRequest,
     ) -> Deployment:
+        if len(candidates) == 1:
+            return candidates[0]  # NOTE: as weighted_pick would, without weighing first
         return weighted_pick(candidates, shuffle_weights(candidates), rng)
