@@ -61,6 +61,9 @@ class ResponseHeaders(Mapping[str, str]):
         return f"ResponseHeaders({dict(self.items())!r})"
 
 
+_NO_HEADERS = ResponseHeaders([])
+
+
 def _wake(waiter: asyncio.Future[None] | None) -> None:
     if waiter is not None and not waiter.done():
         waiter.set_result(None)
@@ -96,7 +99,7 @@ class Http1Connection(asyncio.Protocol):
 
     def _reset(self) -> None:
         self.status = 0
-        self.headers: ResponseHeaders = ResponseHeaders([])
+        self.headers: ResponseHeaders = _NO_HEADERS
         self.has_response_bytes = False
         self._pairs: list[tuple[str, str]] = []
         self._has_head = False

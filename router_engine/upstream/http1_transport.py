@@ -64,15 +64,20 @@ def _parse(method: str, url: str) -> _Target:
     return _Target((scheme, hostname, port), host, head)
 
 
-def _encode(target: _Target, headers: Mapping[str, str], body: bytes | None) -> bytes:
+def _encode_head(target: _Target, headers: Mapping[str, str]) -> bytes:
+    """The request line and every header but ``Content-Length`` (which ends the head)."""
     sent = [f"{name}: {value}\r\n" for name, value in headers.items()
             if name.lower() not in _SKIPPED_HEADERS]
     lines = "".join(sent)
     # NOTE: a CR or LF inside a name or value would smuggle a header (or a second request).
     if lines.count("\n") != len(sent) or lines.count("\r") != len(sent):
         raise UpstreamConnectError(f"A header for the upstream {target.host} holds a line break.")
+    return b"".join((target.head, lines.encode("latin-1"), _FIXED_HEADERS))
+
+
+def _encode(head: bytes, body: bytes | None) -> bytes:
     size = b"Content-Length: %d\r\n\r\n" % len(body) if body is not None else b"\r\n"
-    return b"".join((target.head, lines.encode("latin-1"), _FIXED_HEADERS, size, body or b""))
+    return b"".join((head, size, body or b""))
 
 
 class _Body:
@@ -238,13 +243,14 @@ class Http1Transport(Transport):
         self._keepalive_s = keepalive_s
         self._pool: _Pool | None = None
         self._targets: dict[tuple[str, str], _Target] = {}
+        self._heads: dict[tuple[str, str, int], tuple[Mapping[str, str], _Target, bytes]] = {}
 
     async def send(self, request: UpstreamRequest) -> UpstreamResponse:
         pool = self._pool
         if pool is None:
             pool = self._pool = _Pool(asyncio.get_running_loop(), self._limit, self._keepalive_s)
-        target = self._target(request.method, request.url)
-        data = _encode(target, request.headers, request.body)
+        target, head = self._head(request)
+        data = _encode(head, request.body)
         deadline = pool.loop.time() + request.timeout_s
         # PERF: an idle pooled connection (the usual case) is taken without a coroutine.
         conn = pool.take_idle(target.origin)
@@ -269,6 +275,23 @@ class Http1Transport(Transport):
         pool, self._pool = self._pool, None
         if pool is not None:
             await pool.aclose()
+
+    def _head(self, request: UpstreamRequest) -> tuple[_Target, bytes]:
+        """Where ``request`` goes and its encoded head, up to ``Content-Length``."""
+        # PERF: adapters send the same headers object with every request of a provider (built
+        # once, never changed; a request is frozen), so a head is encoded once per URL and
+        # headers object. The entry holds the object, so its id cannot be reused meanwhile.
+        headers = request.headers
+        key = (request.method, request.url, id(headers))
+        cached = self._heads.get(key)
+        if cached is not None and cached[0] is headers:
+            return cached[1], cached[2]
+        target = self._target(request.method, request.url)
+        head = _encode_head(target, headers)
+        if len(self._heads) >= _MAX_TARGETS:
+            self._heads.clear()
+        self._heads[key] = (headers, target, head)
+        return target, head
 
     def _target(self, method: str, url: str) -> _Target:
         key = (method, url)

@@ -96,6 +96,25 @@ async def test_request_head_and_body_on_the_wire(transport: Http1Transport) -> N
     await server.stop()
 
 
+async def test_each_request_carries_its_own_headers_and_body(transport: Http1Transport
+                                                             ) -> None:
+    server = await serve(lambda _: ok(b"{}"))
+    url = server.url()
+    first = {"Authorization": "Bearer sk-a"}
+    second = {"Authorization": "Bearer sk-b", "X-Extra": "1"}
+    for headers, body in ((first, b"1"), (second, b"22"), (first, b"333"), (second, b"")):
+        response = await transport.send(UpstreamRequest("POST", url, headers, body))
+        assert await response.read() == b"{}"
+    sent = [request.partition(b"\r\n\r\n") for request in server.requests]
+    assert [body for _, _, body in sent] == [b"1", b"22", b"333", b""]
+    for (head, _, body), keys in zip(sent, (b"sk-a", b"sk-b", b"sk-a", b"sk-b"), strict=True):
+        lines = head.split(b"\r\n")
+        assert b"Authorization: Bearer " + keys in lines
+        assert (b"X-Extra: 1" in lines) == (keys == b"sk-b")
+        assert b"Content-Length: %d" % len(body) in lines
+    await server.stop()
+
+
 async def test_chunked_and_gzip_bodies_are_decoded(transport: Http1Transport) -> None:
     packed = gzip.compress(b'{"hello": "world"}')
     chunked = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Encoding: gzip\r\n\r\n"
