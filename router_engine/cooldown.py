@@ -134,6 +134,13 @@ class CircuitBreaker:
             group_size: deployments in the model group (immediate cooldowns need more than one).
             cooldown: the deployment's shared cooldown entry from the current stats snapshot.
         """
+        if ok and cooldown is None:
+            # PERF: the usual case, a success while closed, without classifying: as below.
+            if not self._was_closed:
+                self._window.clear()
+                self._was_closed = True
+            self._window.add(now_s, successes=1)
+            return None
         outcome = classify_outcome(ok, status)
         phase = phase_of(cooldown, now_s)
         if phase is BreakerPhase.CLOSED and not self._was_closed:
