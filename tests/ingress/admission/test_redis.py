@@ -11,12 +11,14 @@ import shutil
 import socket
 import subprocess
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Coroutine, Iterator
+from typing import Any
 
 import pytest
 import redis.asyncio as redis_asyncio
 
 from ingress.admission import (
+    AdmissionResult,
     FailurePolicy,
     Limit,
     RedisAdmission,
@@ -77,6 +79,24 @@ async def raw_redis(redis_url: str, namespace: str) -> AsyncIterator[redis_async
     await _delete_namespace(redis_url, namespace)
 
 
+async def _commands_sent(raw_redis: redis_asyncio.Redis, namespace: str,
+                         work: Coroutine[Any, Any, None]) -> list[str]:
+    """The Redis commands (not those run by scripts) touching ``namespace`` while ``work`` ran."""
+    marker = f"{namespace}-marker"
+    commands: list[str] = []
+    async with raw_redis.monitor() as monitor:
+        await work
+        await raw_redis.echo(marker)  # every command before it has been monitored
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            info = await asyncio.wait_for(monitor.next_command(), 5)
+            if marker in info["command"]:
+                break
+            if info.get("client_type") != "lua" and namespace in info["command"]:
+                commands.append(info["command"].split()[0].upper())
+    return commands
+
+
 async def test_every_key_expires_except_lifetime_budgets(
     redis_url: str, namespace: str, raw_redis: redis_asyncio.Redis
 ) -> None:
@@ -114,20 +134,13 @@ async def test_one_script_call_per_admission_and_per_settle(
     warm = await admission.admit(plan(*limits, tokens=10, cost=5), NOW)  # loads the scripts
     assert warm.reservation is not None
     await admission.settle(warm.reservation, 1, 1, NOW)
-    marker = f"{namespace}-marker"
-    commands: list[str] = []
-    async with raw_redis.monitor() as monitor:
+
+    async def admit_and_settle() -> None:
         result = await admission.admit(plan(*limits, tokens=10, cost=5), NOW)
         assert result.is_allowed and result.reservation is not None
         await admission.settle(result.reservation, 1, 1, NOW)
-        await raw_redis.echo(marker)  # every command before it has been monitored
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline:
-            info = await asyncio.wait_for(monitor.next_command(), 5)
-            if marker in info["command"]:
-                break
-            if info.get("client_type") != "lua" and namespace in info["command"]:
-                commands.append(info["command"].split()[0].upper())
+
+    commands = await _commands_sent(raw_redis, namespace, admit_and_settle())
     assert commands == ["EVALSHA", "EVALSHA"]
     await admission.aclose()
 
@@ -138,19 +151,13 @@ async def test_concurrent_admissions_share_one_script_call_and_keep_their_order(
     admission = RedisAdmission(redis_url, namespace)
     await admission.start()
     limit = budget("key:k1", 10_000, rpm=30)
-    marker = f"{namespace}-marker"
-    commands: list[str] = []
-    async with raw_redis.monitor() as monitor:
-        results = await asyncio.gather(*(admission.admit(plan(limit, cost=1_000), NOW)
-                                         for _ in range(40)))
-        await raw_redis.echo(marker)
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline:
-            info = await asyncio.wait_for(monitor.next_command(), 5)
-            if marker in info["command"]:
-                break
-            if info.get("client_type") != "lua" and namespace in info["command"]:
-                commands.append(info["command"].split()[0].upper())
+    results: list[AdmissionResult] = []
+
+    async def admit_concurrently() -> None:
+        results.extend(await asyncio.gather(*(admission.admit(plan(limit, cost=1_000), NOW)
+                                              for _ in range(40))))
+
+    commands = await _commands_sent(raw_redis, namespace, admit_concurrently())
     assert commands == ["EVALSHA"]  # 40 admissions, one round trip
     allowed = [r for r in results if r.is_allowed]
     assert len(allowed) == 10  # the budget holds exactly ten

@@ -7,20 +7,22 @@ store directory under ``tmp_path``, so "NATS went down" is a real outage.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import shutil
 import socket
 import subprocess
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import msgspec
 import nats
 import pytest
 
-from ledger.bus import Consumer, Delivery
+from ledger.bus import Consumer, Delivery, NatsBus
 from schemas.events import EventEnvelope
 
 NATS_SERVER = shutil.which("nats-server") or "/usr/sbin/nats-server"
@@ -113,3 +115,23 @@ async def delete_stream(url: str, stream: str) -> None:
         pass
     finally:
         await nc.close()
+
+
+@contextlib.asynccontextmanager
+async def nats_buses(nats_url: str, namespace: str
+                     ) -> AsyncIterator[Callable[..., Awaitable[NatsBus]]]:
+    """A factory of started ``NatsBus``es on the test's own stream; closed and deleted after."""
+    buses: list[NatsBus] = []
+
+    async def make(**options: Any) -> NatsBus:
+        bus = NatsBus(nats_url, stream=namespace.upper(), subject_prefix=namespace, **options)
+        await bus.start()
+        buses.append(bus)
+        return bus
+
+    try:
+        yield make
+    finally:
+        for bus in buses:
+            await bus.aclose()
+        await delete_stream(nats_url, namespace.upper())

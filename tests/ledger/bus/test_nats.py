@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
-from typing import Any
 
 import nats
 import pytest
 
-from ledger.bus import Bus, BusMessage, BusUnavailable, NatsBus
+from ledger.bus import BusMessage, BusUnavailable, NatsBus
 from tests.ledger.bus.bus_contract import MakeBus, PersistentBusContract
-from tests.ledger.bus.support import NatsServerProcess, delete_stream, eventually, free_port
+from tests.ledger.bus.support import (
+    NatsServerProcess,
+    delete_stream,
+    eventually,
+    free_port,
+    nats_buses,
+)
 
 
 @pytest.fixture
@@ -22,18 +27,8 @@ def prefix(namespace: str) -> str:
 class TestNatsBus(PersistentBusContract):
     @pytest.fixture
     async def make_bus(self, nats_url: str, namespace: str) -> AsyncIterator[MakeBus]:
-        buses: list[NatsBus] = []
-
-        async def make(**options: Any) -> Bus:
-            bus = NatsBus(nats_url, stream=namespace.upper(), subject_prefix=namespace, **options)
-            await bus.start()
-            buses.append(bus)
-            return bus
-
-        yield make
-        for bus in buses:
-            await bus.aclose()
-        await delete_stream(nats_url, namespace.upper())
+        async with nats_buses(nats_url, namespace) as make:
+            yield make
 
 
 async def _until(condition: Callable[[], bool]) -> None:

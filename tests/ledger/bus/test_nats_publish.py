@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
 
 import nats
 import pytest
@@ -19,25 +18,15 @@ from nats.js.api import StreamConfig
 
 from ledger.bus import BusMessage, BusUnavailable, Consumer, NatsBus
 from ledger.bus.nats_wire import HpubEncoder
-from tests.ledger.bus.support import delete_stream, fetch_all
+from tests.ledger.bus.support import delete_stream, fetch_all, nats_buses
 
 MakeNatsBus = Callable[..., Awaitable[NatsBus]]
 
 
 @pytest.fixture
 async def make_bus(nats_url: str, namespace: str) -> AsyncIterator[MakeNatsBus]:
-    buses: list[NatsBus] = []
-
-    async def make(**options: Any) -> NatsBus:
-        bus = NatsBus(nats_url, stream=namespace.upper(), subject_prefix=namespace, **options)
-        await bus.start()
-        buses.append(bus)
-        return bus
-
-    yield make
-    for bus in buses:
-        await bus.aclose()
-    await delete_stream(nats_url, namespace.upper())
+    async with nats_buses(nats_url, namespace) as make:
+        yield make
 
 
 @pytest.fixture
