@@ -5,10 +5,8 @@ on the same core as the event loop that serves requests. At the same priority th
 batch of ledger or projection work finish its slice while a request that became ready waits: the
 requests that arrive during a batch (every ~50 ms under load) were the slowest 2 % at concurrency
 1 (p99 2.6-2.8 ms against a p50 of 0.51 ms). At nice 10 the loop's thread preempts them when it
-wakes. The price is paid at saturation: while the event loop keeps the core (and the GIL) busy,
-the ledger falls behind and catches up when the load drops (10 s at 5,200 req/s left 7.5 s of
-catching up). Nothing is lost meanwhile: the events wait in the local bus, on disk. In a process
-of their own (``llmux ledger``, ``llmux projector``) the setting only yields to other processes.
+wakes, and they still get about a tenth of the core when both want it all, so they keep catching
+up; in a process of their own (``llmux ledger``, ``llmux projector``) the setting is harmless.
 """
 
 from __future__ import annotations
