@@ -10,7 +10,6 @@ May import: ``schemas`` only. Never ``router_engine``, ``projections`` or ``ingr
 """
 
 from ledger.application import LedgerApp, LedgerUnavailable, open_ledger
-from ledger.background import lower_thread_priority
 from ledger.bus import (
     Bus,
     BusMessage,
@@ -37,6 +36,5 @@ __all__ = [
     "LocalBus",
     "NatsBus",
     "Outbox",
-    "lower_thread_priority",
     "open_ledger",
 ]

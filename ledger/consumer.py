@@ -16,7 +16,6 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 from ledger.application import LedgerApp, LedgerUnavailable
-from ledger.background import lower_thread_priority
 from ledger.bus.base import BusUnavailable, Consumer, Delivery
 from schemas.events import EventEnvelope, decode_envelope
 
@@ -62,8 +61,7 @@ class LedgerConsumer:
         self._pending: _Batch | None = None
         """A fetched batch not yet recorded and acked (retried before fetching more)."""
         # NOTE: one writer thread: the library is synchronous and its writers serialize anyway.
-        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ledger-writer",
-                                          initializer=lower_thread_priority)
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ledger-writer")
         self.recorded = 0
         """Events newly stored by this consumer."""
         self.duplicates = 0

@@ -22,7 +22,7 @@ from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from ledger import LedgerApp, LedgerUnavailable, lower_thread_priority
+from ledger import LedgerApp, LedgerUnavailable
 from projections.base import Projection
 from projections.log_reader import SharedLogReader
 from projections.stores import ProjectionConflict, StoreUnavailable, Tracking
@@ -70,8 +70,7 @@ class ProjectionRunner:
         """``log.recorded_through()`` at the last wake: what a pass it starts must read."""
         # NOTE: the projection's own thread: its store connection is used by one thread only.
         self._worker = ThreadPoolExecutor(
-            max_workers=1, thread_name_prefix=f"projection-{projection.name}",
-            initializer=lower_thread_priority,
+            max_workers=1, thread_name_prefix=f"projection-{projection.name}"
         )
 
     @classmethod

@@ -20,7 +20,6 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import ParamSpec, TypeVar
 
-from ledger.background import lower_thread_priority
 from ledger.bus.base import Bus, BusMessage, BusUnavailable, Consumer, Delivery
 from ledger.bus.sqlite_log import SqliteMessageLog, StoredMessage
 from ledger.bus.subjects import SubjectFilter
@@ -71,8 +70,7 @@ class LocalBus(Bus):
         self._in_flight: dict[str, dict[int, float]] = {}
 
     async def start(self) -> None:
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llmux-localbus",
-                                            initializer=lower_thread_priority)
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llmux-localbus")
         try:
             self._log = await self._on_worker(SqliteMessageLog, self._path, self._retain)
         except BusUnavailable:

@@ -9,6 +9,6 @@ def test_public_names_are_pinned() -> None:
     assert sorted(ledger.__all__) == sorted([
         "Bus", "BusMessage", "BusUnavailable", "Consumer", "Delivery", "LedgerApp",
         "LedgerConsumer", "LedgerEntry", "LedgerUnavailable", "LocalBus", "NatsBus", "Outbox",
-        "lower_thread_priority", "open_ledger",
+        "open_ledger",
     ])
     assert all(hasattr(ledger, name) for name in ledger.__all__)
