@@ -66,6 +66,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--gateway-core", type=int, default=0)
     p.add_argument("--load-core", type=int, default=1)
     p.add_argument("--no-pin", action="store_true", help="do not pin anything (not comparable)")
+    p.add_argument("--services-float", action="store_true",
+                   help="leave Postgres, Redis and NATS on every core (default: the load core)")
     p.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
     p.add_argument("--keep-logs", action="store_true", help="keep generated configs and logs")
     return p
@@ -117,7 +119,8 @@ def main(argv: list[str] | None = None) -> int:
           f"logs in {workdir}", flush=True)
     started = time.monotonic()
     try:
-        with ProcessSet() as procs, services_on_core(load_core) as moved:
+        services_core = None if args.services_float else load_core
+        with ProcessSet() as procs, services_on_core(services_core) as moved:
             if moved:
                 print(f"bench: {moved} threads of {', '.join(SERVICE_NAMES)} moved to core "
                       f"{load_core} for the run", flush=True)
