@@ -41,6 +41,12 @@ class EventSink(Protocol):
     def publish_nowait(self, envelope: EventEnvelope) -> None: ...
 
 
+class BackpressuredSink(EventSink, Protocol):
+    """An event sink that can tell publishers to wait (``ledger.Outbox.wait_for_room``)."""
+
+    async def wait_for_room(self) -> None: ...
+
+
 class RequestScope:
     """What the accounting and the admission need to know about one request while it runs."""
 
@@ -71,9 +77,15 @@ class RequestScope:
 class Accounting:
     """Publishes the events of finished requests."""
 
-    def __init__(self, sink: EventSink, metrics: GatewayMetrics) -> None:
+    def __init__(self, sink: BackpressuredSink, metrics: GatewayMetrics) -> None:
         self._sink = sink
         self._metrics = metrics
+
+    async def wait_for_room(self) -> None:
+        """Until the outbox has room: a request's events are queued before its response goes,
+        and when the bus falls behind, responses slow down with it instead of the backlog
+        growing without bound."""
+        await self._sink.wait_for_room()
 
     def completed(self, scope: RequestScope, call: CallResult | StreamCall, cost: Cost,
                   usage: TokenUsage) -> None:

@@ -96,6 +96,7 @@ class ChatService:
         cost = self._router.price(result.deployment, result.usage)
         await self._settle_cost(scope, cost, result.usage)
         self._accounting.completed(scope, result, cost, result.usage)
+        await self._accounting.wait_for_room()
         return result, cost
 
     async def open_stream(self, scope: RequestScope, body: dict[str, Any],
@@ -151,6 +152,7 @@ class ChatService:
                 self._accounting.completed(scope, call, cost, usage)
             else:
                 self._accounting.failed(scope, error, call=call, cost=cost, usage=usage)
+            await self._accounting.wait_for_room()
 
     async def _admit(self, scope: RequestScope, body: dict[str, Any],
                      operation: Operation) -> None:

@@ -272,8 +272,9 @@ class AdmissionConfig(_Record, frozen=True):
 class BusConfig(_Record, frozen=True):
     """The outbox between the hot path and the bus."""
 
-    outbox_max_events: int = 100_000
-    """Events held in memory before new ones go straight to the spill file."""
+    outbox_max_events: int = 10_000
+    """Events held in memory (about 1.3 KB each). Past it, while the bus works but lags,
+    responses wait for it (backpressure); while the bus is down, events go to the spill file."""
     spill_max_bytes: int = 1024 * 1024 * 1024
     """Size of the local spill file beyond which publishing waits (and says so in a metric)."""
     batch_size: int = 256

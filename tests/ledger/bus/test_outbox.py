@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 
-from ledger.bus import LocalBus, NatsBus, Outbox
+from ledger.bus import BusMessage, LocalBus, NatsBus, Outbox
 from schemas.events import decode_envelope
 from tests.ledger.bus.support import NatsServerProcess, eventually, fetch_all, make_envelope
 
@@ -34,6 +35,33 @@ async def test_events_reach_the_bus_as_encoded_envelopes(tmp_path: Path) -> None
     assert [d.msg_id for d in got] == [str(e.id) for e in envelopes]
     assert [decode_envelope(d.data) for d in got] == envelopes
     assert (outbox.pending, outbox.spilled_total, outbox.spill_bytes) == (0, 0, 0)
+    await outbox.aclose()
+    await bus.aclose()
+
+
+class _SlowBus(LocalBus):
+    """Up, but slower than the traffic: every publish takes 20 ms."""
+
+    async def publish(self, messages: Sequence[BusMessage]) -> None:
+        await asyncio.sleep(0.02)
+        await super().publish(messages)
+
+
+async def test_a_slow_bus_holds_publishers_back_instead_of_spilling(tmp_path: Path) -> None:
+    bus = _SlowBus(None)
+    await bus.start()
+    outbox = Outbox(bus, str(tmp_path / "spill.bin"), max_events=10, batch_size=4,
+                    flush_interval_s=0.001)
+    await outbox.start()
+    for i in range(30):
+        outbox.publish_nowait(make_envelope(i))
+    waiting = asyncio.ensure_future(outbox.wait_for_room())
+    await asyncio.sleep(0.005)
+    assert not waiting.done()  # 30 queued, room for 10: the request path waits for the bus
+    await asyncio.wait_for(waiting, 10)
+    assert outbox.pending < 10 and outbox.blocked_total == 1
+    await eventually(lambda: outbox.published_total == 30)
+    assert (outbox.spilled_total, outbox.spill_bytes) == (0, 0)  # the bus was up: no spill
     await outbox.aclose()
     await bus.aclose()
 
