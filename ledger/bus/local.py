@@ -247,8 +247,15 @@ class _LocalFollower(Consumer):
             rows = await self._bus._call(
                 self._bus._open_log().read_after, self._filter, self._position, max_messages
             )
+            # PERF: with fewer rows than asked for, nothing else matched up to ``seen`` (stored
+            # before the read): the next read starts there. A follower of rare subjects (the
+            # admin feed) otherwise rescanned every message above its last match on each wake,
+            # and every publish wakes it: standalone fell from 4,000 to 1,400 req/s in three
+            # minutes as the scanned tail grew.
+            if len(rows) < max_messages:
+                self._position = max(self._position, seen)
             if rows:
-                self._position = rows[-1][0]
+                self._position = max(self._position, rows[-1][0])
                 return [_delivery(row) for row in rows]
             remaining = deadline - loop.time()
             if remaining <= 0:

@@ -122,3 +122,27 @@ async def test_a_closed_bus_is_unavailable() -> None:
 async def test_a_bus_not_started_is_unavailable() -> None:
     with pytest.raises(BusUnavailable):
         await LocalBus(None).publish([BusMessage("llmux.usage.recorded", b"a", "a")])
+
+
+async def test_a_follower_of_rare_subjects_reads_only_what_is_new() -> None:
+    bus = LocalBus(None)
+    await bus.start()
+    follower = await bus.follow("llmux.admin.>", from_start=True)
+    log = bus._open_log()
+    read = log.read_after
+    starts: list[int] = []
+
+    def spying(subject_filter: str, after_seq: int, limit: int) -> Any:
+        starts.append(after_seq)
+        return read(subject_filter, after_seq, limit)
+
+    log.read_after = spying  # type: ignore[method-assign]
+    await bus.publish([BusMessage(subject="llmux.usage.recorded", data=b"{}", msg_id=f"u{i}")
+                       for i in range(50)])
+    assert await follower.fetch(10, 0.0) == []
+    await bus.publish([BusMessage(subject="llmux.admin.key.created", data=b"{}", msg_id="a1")])
+    got = await follower.fetch(10, 0.0)
+    assert [d.msg_id for d in got] == ["a1"]
+    # The second read started after the 50 usage messages the first one had already passed over.
+    assert starts == [0, 50]
+    await bus.aclose()
