@@ -18,9 +18,9 @@ from ingress.admission.result import (
     BudgetSpend,
     RefusalKind,
     Reservation,
-    new_reservation_id,
 )
 from ingress.admission.windows import RATE_WINDOW_S, epoch_us
+from schemas.ids import random_hex_id
 
 __all__ = ["MemoryAdmission"]
 
@@ -83,7 +83,7 @@ class MemoryAdmission(Admission):
             if kind is not None:
                 counts = [count for count, _, _ in seen]
                 return refused(request, refusal_for(limit, kind, now), counts, now)
-        reservation = Reservation(new_reservation_id(), request, now, is_local=True)
+        reservation = Reservation(random_hex_id(), request, now, is_local=True)
         counts = [
             self._reserve(limit, reservation, count, window, now_us)
             for limit, (count, _, window) in zip(request.limits, seen, strict=True)

@@ -49,9 +49,9 @@ from ingress.admission.result import (
     Refusal,
     RefusalKind,
     Reservation,
-    new_reservation_id,
 )
 from schemas.errors import ServiceUnavailable
+from schemas.ids import random_hex_id
 
 __all__ = ["RedisAdmission"]
 
@@ -143,7 +143,7 @@ class RedisAdmission(Admission):
     async def admit(self, request: AdmissionRequest, now: datetime) -> AdmissionResult:
         if self._outage.should_skip_store():
             return await self._degraded_admit(request, now)
-        reservation = Reservation(new_reservation_id(), request, now, is_local=False)
+        reservation = Reservation(random_hex_id(), request, now, is_local=False)
         keys, args = admit_arguments(self._prefix, request, reservation.id, now, self._lease_ms)
         try:
             reply = await self._run_admit_script(keys, args, reservation)
@@ -322,4 +322,3 @@ class RedisAdmission(Admission):
                 self._pending.appendleft(call)
                 self._failed(exc)
                 return
-

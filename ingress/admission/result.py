@@ -9,7 +9,6 @@ limit store is unreachable and the policy is to fail closed.
 from __future__ import annotations
 
 import math
-import random
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -26,7 +25,6 @@ __all__ = [
     "RefusalKind",
     "Reservation",
     "SoftBudgetCrossing",
-    "new_reservation_id",
 ]
 
 
@@ -143,16 +141,6 @@ class Reservation:
             return False
         self.is_closed = True
         return True
-
-
-def new_reservation_id() -> str:
-    """32 random hex digits: unique among the reservations alive at any time.
-
-    # PERF: not ``uuid4``: ``os.urandom`` releases the GIL, and in standalone mode the ledger and
-    # projector threads then hold it for up to the 5 ms switch interval (the request-id finding in
-    # ``ingress.middleware``, which this call had reintroduced into every governed request).
-    """
-    return f"{random.getrandbits(128):032x}"
 
 
 @dataclass(frozen=True, slots=True)
