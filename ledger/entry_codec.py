@@ -40,7 +40,12 @@ class _Transcoded(msgspec.Struct):
 
 
 class _RecordedState(msgspec.Struct):
-    """``vars(Recorded)`` minus ``originator_id`` and ``_version``, in the library's key order."""
+    """``vars(Recorded)`` minus ``originator_id`` and ``_version``, in the library's key order.
+
+    Written whole and read back whole (``timestamp`` and ``originator_topic`` then unused).
+    # PERF: a second struct of only the envelope's fields made ``to_envelope`` 1.17 -> 1.08 µs;
+    # ~0.1 µs per event is not worth a second copy of the fields.
+    """
 
     timestamp: _Transcoded
     originator_topic: str
@@ -52,19 +57,8 @@ class _RecordedState(msgspec.Struct):
     payload: str
 
 
-class _RecordedFields(msgspec.Struct):
-    """The fields an envelope needs (``timestamp`` and ``originator_topic`` are skipped)."""
-
-    event_type: str
-    schema_version: int
-    occurred_at: _Transcoded
-    actor: str
-    request_id: str | None
-    payload: str
-
-
 _ENCODER = msgspec.json.Encoder()
-_DECODER = msgspec.json.Decoder(_RecordedFields)
+_DECODER = msgspec.json.Decoder(_RecordedState)
 
 
 def to_stored_events(envelopes: Sequence[EventEnvelope]) -> list[StoredEvent]:

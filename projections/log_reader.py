@@ -24,6 +24,7 @@ from __future__ import annotations
 import bisect
 import threading
 from collections.abc import Sequence
+from operator import itemgetter
 
 from ledger import LedgerApp
 from schemas.events import EventEnvelope
@@ -46,7 +47,6 @@ class SharedLogReader:
         self._window = window
         self._lock = threading.Lock()
         self._entries: list[Entry] = []
-        self._positions: list[int] = []
         self._complete_from = 0
         """Every event at or after this position (up to the last entry) is in ``_entries``."""
         self._recorded_through: int | None = None
@@ -97,37 +97,32 @@ class SharedLogReader:
             return
         try:
             if first == self._next_position() and last - first == len(entries) - 1:
-                self._extend(list(entries))
+                self._extend(entries)
         finally:
             self._lock.release()
 
     def _next_position(self) -> int:
         """The first position after the window."""
-        return self._positions[-1] + 1 if self._positions else self._complete_from
+        return self._entries[-1][0] + 1 if self._entries else self._complete_from
 
     def _covers(self, position: int) -> bool:
-        end = self._next_position()
-        return self._complete_from <= position <= end and (
-            bool(self._positions) or position == self._complete_from)
+        return self._complete_from <= position <= self._next_position()
 
     def _slice(self, start_position: int, limit: int) -> list[Entry]:
-        index = bisect.bisect_left(self._positions, start_position)
+        index = bisect.bisect_left(self._entries, start_position, key=itemgetter(0))
         return self._entries[index:index + limit]
 
     def _reset(self, start_position: int, entries: list[Entry]) -> None:
         self._entries = list(entries)
-        self._positions = [position for position, _ in entries]
         self._complete_from = start_position
         self._trim()
 
-    def _extend(self, entries: list[Entry]) -> None:
+    def _extend(self, entries: Sequence[Entry]) -> None:
         self._entries.extend(entries)
-        self._positions.extend(position for position, _ in entries)
         self._trim()
 
     def _trim(self) -> None:
         excess = len(self._entries) - self._window
         if excess > 0:
             del self._entries[:excess]
-            del self._positions[:excess]
-            self._complete_from = self._positions[0]
+            self._complete_from = self._entries[0][0]

@@ -84,8 +84,9 @@ def test_notifications_decode_as_the_library_decodes_them(ledger: LedgerApp) -> 
 
 @pytest.mark.parametrize("state", [
     b'{"event_type":"x"}',
-    b'{"event_type":"x","schema_version":1,"occurred_at":{"_type_":"other","_data_":"t"},'
-    b'"actor":"a","request_id":null,"payload":"{}"}',
+    b'{"timestamp":{"_type_":"datetime_iso","_data_":"2026-11-24T14:44:40+00:00"},'
+    b'"originator_topic":"ledger.entries:LedgerEntry","event_type":"x","schema_version":1,'
+    b'"occurred_at":{"_type_":"other","_data_":"t"},"actor":"a","request_id":null,"payload":"{}"}',
     b'not json',
 ])
 def test_a_state_of_another_shape_is_left_to_the_library(state: bytes) -> None:

@@ -1,12 +1,27 @@
-"""Helpers shared by the runner tests: waiting for a condition, and a spend view's totals."""
+"""Helpers shared by the runner tests: running runners, waiting for a condition, spend totals."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import contextlib
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from projections import Projection, SpendView
+from projections import Projection, ProjectionRunner, SpendView
+
+
+@contextlib.asynccontextmanager
+async def running(*runners: ProjectionRunner) -> AsyncIterator[None]:
+    """``run`` every runner while the block runs; then stop them (within 5 s) and close them."""
+    stop = asyncio.Event()
+    tasks = [asyncio.create_task(runner.run(stop)) for runner in runners]
+    try:
+        yield
+    finally:
+        stop.set()
+        await asyncio.wait_for(asyncio.gather(*tasks), 5)
+        for runner in runners:
+            await runner.aclose()
 
 
 def spend_totals(spend: Projection[Any]) -> dict[tuple[str, str], tuple[int, ...]]:

@@ -16,7 +16,7 @@ from projections import Projection, ProjectionRunner, open_projection
 from projections.log_reader import SharedLogReader
 from schemas.events import EventEnvelope
 from tests.projections.events import expected_spend, mixed_log
-from tests.projections.helpers import spend_totals, until
+from tests.projections.helpers import running, spend_totals, until
 
 
 class CountingLedger:
@@ -152,9 +152,7 @@ async def test_runners_woken_after_the_app_recorded_read_memory(ledger: LedgerAp
     runners = [ProjectionRunner(ledger, projection, log=reader, poll_interval_s=30)
                for projection in projections]
     ledger.record(events[:20])
-    stop = asyncio.Event()
-    tasks = [asyncio.create_task(runner.run(stop)) for runner in runners]
-    try:
+    async with running(*runners):
         await until(lambda: all(p.view.position() == ledger.max_position() for p in projections))
         for start in range(20, 60, 20):
             await asyncio.to_thread(ledger.record, events[start:start + 20])
@@ -165,11 +163,6 @@ async def test_runners_woken_after_the_app_recorded_read_memory(ledger: LedgerAp
                                      for p in projections))
             assert counting.reads == reads
         assert spend_totals(projections[0]) == expected_spend(events)
-    finally:
-        stop.set()
-        await asyncio.gather(*tasks)
-        for runner in runners:
-            await runner.aclose()
 
 
 def test_a_batch_recorded_while_a_runner_holds_the_window_is_read_later(

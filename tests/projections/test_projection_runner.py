@@ -26,7 +26,7 @@ from tests.projections.backends import (
     SQLiteBackend,
 )
 from tests.projections.events import expected_spend, mixed_log
-from tests.projections.helpers import spend_totals, until
+from tests.projections.helpers import running, spend_totals, until
 
 
 def _catch_up(runner: ProjectionRunner) -> int:
@@ -46,18 +46,12 @@ class RunnerContract(ProjectionFixtures):
     ) -> None:
         runner = ProjectionRunner(ledger, projection("spend"), batch_size=10, poll_interval_s=0.02)
         observer = projection("spend")  # its own connection: the runner's is the runner's alone
-        stop = asyncio.Event()
-        task = asyncio.create_task(runner.run(stop))
         events = mixed_log(60)
-        try:
+        async with running(runner):
             for start in range(0, 60, 20):
                 await asyncio.to_thread(ledger.record, events[start:start + 20])
                 runner.wake()
                 await until(lambda: observer.view.position() == ledger.max_position())
-        finally:
-            stop.set()
-            await asyncio.wait_for(task, 5)
-        await runner.aclose()
         assert spend_totals(observer) == expected_spend(events)
 
     @pytest.mark.parametrize("woken", [False, True])
@@ -67,20 +61,14 @@ class RunnerContract(ProjectionFixtures):
         # Unwoken: polling alone (distributed mode). Woken once: the safety-net poll still looks.
         runner = ProjectionRunner(ledger, projection("spend"), batch_size=10, poll_interval_s=0.02)
         observer = projection("spend")
-        stop = asyncio.Event()
-        task = asyncio.create_task(runner.run(stop))
         events = mixed_log(40)
-        try:
+        async with running(runner):
             await asyncio.to_thread(ledger.record, events[:10])
             if woken:
                 runner.wake()
             await until(lambda: observer.view.position() == ledger.max_position())
             await asyncio.to_thread(ledger.record, events[10:])
             await until(lambda: observer.view.position() == ledger.max_position())
-        finally:
-            stop.set()
-            await asyncio.wait_for(task, 5)
-        await runner.aclose()
         assert spend_totals(observer) == expected_spend(events)
 
     def test_two_runners_on_one_view_apply_each_event_once(
