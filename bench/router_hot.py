@@ -26,21 +26,24 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import cProfile
 import gc
 import os
-import socket
 import statistics
-import subprocess
-import sys
+import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import msgspec
 import orjson
 import uvloop
 
+from bench.procs import ProcessSet
+from bench.targets import BenchContext, start_upstreams
+from bench.upstream import UpstreamOptions
 from router_engine import (
     MemoryStatsStore,
     RedisStatsStore,
@@ -120,26 +123,19 @@ def _config(base_url: str, deployments: int, strategy: str) -> LLMuxConfig:
                            LLMuxConfig, strict=False)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _start_upstream(port: int) -> subprocess.Popen[bytes]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "bench.upstream", "--port", str(port), "--chunks", "2",
-         "--chunk-interval-ms", "0"], stdout=subprocess.DEVNULL)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return proc
-        except OSError:
-            time.sleep(0.05)
-    proc.kill()
-    raise SystemExit("bench.upstream did not start")
+@contextlib.contextmanager
+def _upstream(transport: str) -> Iterator[str]:
+    """The deployments' base URL: ``bench.upstream`` in a child process (stopped after) for
+    ``http1``; a name never called for ``fake``."""
+    if transport != "http1":
+        yield "http://upstream.invalid/v1"
+        return
+    with tempfile.TemporaryDirectory(prefix="llmux-router-hot-") as workdir, \
+            ProcessSet() as procs:
+        ctx = BenchContext(Path(workdir), procs, gateway_core=None, load_core=None)
+        ports, _ = start_upstreams(ctx, {"bench-model": UpstreamOptions(chunks=2,
+                                                                        chunk_interval_s=0.0)})
+        yield f"http://127.0.0.1:{ports['bench-model']}/v1"
 
 
 def _one_call(router: Router, stream: bool) -> Callable[[], Awaitable[None]]:
@@ -239,18 +235,8 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    upstream = None
-    base_url = "http://upstream.invalid/v1"
-    if args.transport == "http1":
-        port = _free_port()
-        upstream = _start_upstream(port)
-        base_url = f"http://127.0.0.1:{port}/v1"
-    try:
+    with _upstream(args.transport) as base_url:
         results = uvloop.run(_run(args, base_url))
-    finally:
-        if upstream is not None:
-            upstream.terminate()
-            upstream.wait(10)
     what = "open_stream+read+aclose" if args.stream else "complete"
     rounds = " ".join(f"{r:.1f}" for r in results)
     print(f"router_hot {what}+price stats={args.stats} transport={args.transport} "

@@ -64,6 +64,15 @@ class ModelGroups:
             group = self._wildcards.get(deployment.model_group, ("", []))[1]
         return max(1, len(group))
 
+    def resolve(self, model: str) -> tuple[str, list[Deployment]]:
+        """``(group name, deployments)`` that may serve ``model``; the list is the caller's own.
+
+        Raises:
+            ModelNotFound: no deployment serves that name.
+        """
+        group, deployments = self.resolve_shared(model)
+        return group, list(deployments)
+
     def resolve_shared(self, model: str) -> tuple[str, Sequence[Deployment]]:
         """``resolve`` without the copy: the group's own list, which the caller must not change.
 
@@ -74,26 +83,15 @@ class ModelGroups:
         group = self._groups.get(model)
         if group is not None:
             return model, group
-        return self.resolve(model)
-
-    def resolve(self, model: str) -> tuple[str, list[Deployment]]:
-        """``(group name, deployments)`` that may serve ``model``.
-
-        Raises:
-            ModelNotFound: no deployment serves that name.
-        """
-        group = self._groups.get(model)
-        if group is not None:
-            return model, list(group)
         alias = self._aliases.get(model)
         if alias is not None and alias in self._groups:
-            return alias, list(self._groups[alias])
+            return alias, self._groups[alias]
         deployment = self._by_id.get(model)
         if deployment is not None:
-            return deployment.model_group, [deployment]
+            return deployment.model_group, (deployment,)
         cached = self._wildcards.get(model)
         if cached is not None:
-            return cached[0], list(cached[1])
+            return cached
         return self._resolve_wildcard(model)
 
     def _resolve_wildcard(self, model: str) -> tuple[str, list[Deployment]]:
@@ -110,7 +108,7 @@ class ModelGroups:
             )
         if len(self._wildcards) < MAX_WILDCARD_GROUPS:
             self._wildcards[model] = (model, made)
-        return model, list(made)
+        return model, made
 
 
 def _made(pattern: Deployment, model: str, group: str) -> Deployment:

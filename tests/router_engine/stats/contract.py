@@ -160,6 +160,14 @@ class StatsStoreContract:
         assert a.snapshot().round_robin["g"] == 6
         assert b.snapshot().round_robin == {"g": 6, "other": 1}
 
+    async def test_own_round_robin_ticket_shows_at_once(self, pair: Pair) -> None:
+        a, _ = pair
+        assert "g" not in a.snapshot().round_robin  # a snapshot (and its counters) built first
+        assert await a.next_round_robin("g") == 1
+        assert a.snapshot().round_robin["g"] == 1
+        assert await a.next_round_robin("g") == 2
+        assert a.snapshot().round_robin["g"] == 2
+
     async def test_cooldown_set_on_one_holds_on_both_until_cleared(self, pair: Pair) -> None:
         a, b = pair
         await a.set_cooldown(X, until_s=T0 + 30, reason="5xx ratio")

@@ -97,6 +97,19 @@ async def test_stall_between_chunks_times_out(transport: Transport,
     await response.aclose()
 
 
+async def test_stall_limit_is_per_wait_not_per_stream(transport: Transport,
+                                                      fake_openai: FakeServer) -> None:
+    # Chunks 0.04 s apart for ~0.5 s, over twice the 0.2 s stall limit: every wait is short, so
+    # the whole stream arrives (a deadline kept from an earlier wait would cut it short).
+    request = chat(fake_openai.base_url, stream=True, stall_timeout_s=0.2,
+                   headers={"x-fake-chunks": "10", "x-fake-interval": "0.04"})
+    response = await transport.send(request)
+    body = b"".join([chunk async for chunk in response.iter_chunks()])
+    await response.aclose()
+    assert body.count(b"data: {") == 13  # role, 10 content chunks, finish, usage
+    assert body.endswith(b"data: [DONE]\n\n")
+
+
 async def test_connection_dropped_mid_stream(transport: Transport,
                                              fake_openai: FakeServer) -> None:
     response = await transport.send(chat(fake_openai.base_url, model="break-midstream",
