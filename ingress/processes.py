@@ -55,19 +55,22 @@ def _projection_store(config: LLMuxConfig) -> dict[str, str]:
     return {"sqlite_path": str(Path(config.deployment.data_dir) / "projections.db")}
 
 
-def _runners(config: LLMuxConfig, app: LedgerApp) -> list[ProjectionRunner]:
+def _runners(config: LLMuxConfig, app: LedgerApp, *,
+             yield_to_requests: bool = False) -> list[ProjectionRunner]:
     projections = open_projections(**_projection_store(config))
     # PERF: the runners share one reader, so each event is decoded once, not once per projection.
-    return ProjectionRunner.sharing_reads(app, projections)
+    return ProjectionRunner.sharing_reads(app, projections, yield_to_requests=yield_to_requests)
 
 
 def _ledger_job(config: LLMuxConfig, bus: Bus, app: LedgerApp,
-                on_recorded: Callable[[], None] | None = None) -> Job:
+                on_recorded: Callable[[], None] | None = None, *,
+                yield_to_requests: bool = False) -> Job:
     async def run(stop: asyncio.Event) -> None:
         consumer = await bus.consumer(LEDGER_CONSUMER, f"{config.nats.subject_prefix}.>")
         ledger_consumer = LedgerConsumer(
             app, consumer, batch_size=config.ledger.batch_size,
             batch_wait_s=duration_seconds(config.ledger.batch_wait), on_recorded=on_recorded,
+            yield_to_requests=yield_to_requests,
         )
         try:
             await ledger_consumer.run(stop)
@@ -93,15 +96,19 @@ def _projector_job(runners: list[ProjectionRunner], app: LedgerApp | None = None
 
 
 def standalone_jobs(config: LLMuxConfig, bus: Bus) -> list[Job]:
-    """Ledger and projector inside the gateway; the ledger wakes the projector after each batch."""
+    """Ledger and projector inside the gateway; the ledger wakes the projector after each batch.
+
+    Both yield the core to the requests while they keep up (``ledger.background``).
+    """
     app = _open_ledger(config)
-    runners = _runners(config, app)
+    runners = _runners(config, app, yield_to_requests=True)
 
     def wake_projections() -> None:
         for runner in runners:
             runner.wake()
 
-    ledger, projector = _ledger_job(config, bus, app, wake_projections), _projector_job(runners)
+    ledger = _ledger_job(config, bus, app, wake_projections, yield_to_requests=True)
+    projector = _projector_job(runners)
 
     async def run(stop: asyncio.Event) -> None:
         # NOTE: the ledger app is closed only once both jobs are done: closing it when the

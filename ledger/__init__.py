@@ -10,6 +10,7 @@ May import: ``schemas`` only. Never ``router_engine``, ``projections`` or ``ingr
 """
 
 from ledger.application import LedgerApp, LedgerUnavailable, open_ledger
+from ledger.background import CatchUpWorker
 from ledger.bus import (
     Bus,
     BusMessage,
@@ -27,6 +28,7 @@ __all__ = [
     "Bus",
     "BusMessage",
     "BusUnavailable",
+    "CatchUpWorker",
     "Consumer",
     "Delivery",
     "LedgerApp",

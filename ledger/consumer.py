@@ -13,9 +13,9 @@ import contextlib
 import hashlib
 import logging
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 
 from ledger.application import LedgerApp, LedgerUnavailable
+from ledger.background import CatchUpWorker
 from ledger.bus.base import BusUnavailable, Consumer, Delivery
 from schemas.events import EventEnvelope, decode_envelope
 
@@ -42,6 +42,9 @@ class LedgerConsumer:
             gather under load.
         on_recorded: called (on the event loop) after a batch stored new events, e.g. to wake
             a projection runner instead of letting it wait for its next poll.
+        yield_to_requests: record batches that keep up on a thread that runs only when the
+            event loop is idle (``ledger.background``); set it when the gateway's requests
+            share this process (standalone).
     """
 
     def __init__(
@@ -52,6 +55,7 @@ class LedgerConsumer:
         batch_size: int = 500,
         batch_wait_s: float = 0.05,
         on_recorded: Callable[[], None] | None = None,
+        yield_to_requests: bool = False,
     ) -> None:
         self._app = app
         self._consumer = consumer
@@ -60,8 +64,8 @@ class LedgerConsumer:
         self._on_recorded = on_recorded
         self._pending: _Batch | None = None
         """A fetched batch not yet recorded and acked (retried before fetching more)."""
-        # NOTE: one writer thread: the library is synchronous and its writers serialize anyway.
-        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ledger-writer")
+        # NOTE: one batch at a time: the library is synchronous and its writers serialize anyway.
+        self._writer = CatchUpWorker("ledger-writer", polite=yield_to_requests)
         self.recorded = 0
         """Events newly stored by this consumer."""
         self.duplicates = 0
@@ -83,8 +87,8 @@ class LedgerConsumer:
         if batch is None:
             return 0
         deliveries, envelopes = batch
-        loop = asyncio.get_running_loop()
-        stored = await loop.run_in_executor(self._writer, self._app.record, envelopes)
+        behind = len(deliveries) >= self._batch_size  # a full batch: more is waiting
+        stored = await self._writer.run(self._app.record, envelopes, behind=behind)
         self._pending = (deliveries, [])  # recorded: only the ack is left to retry
         self.recorded += stored
         self.duplicates += len(envelopes) - stored

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -27,11 +28,17 @@ def test_spend_counts_every_request_and_survives_restart(config_path: Path, tmp_
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
     sent = Totals()
-    with gateway(config_path, port, tmp_path / "gateway.log"):
+    with gateway(config_path, port, tmp_path / "gateway.log") as process:
         key, key_id = create_key(base_url, MASTER, key_alias="app")
         send_requests(base_url, key, N, sent)
         live = wait_until(lambda: _rows_when(base_url, key_id, N))
         assert spend_totals(live, key_id) == sent
+        # The ledger's writer and the projections yield the core to the requests (one polite
+        # thread each, ledger.background); the event loop's thread stays an ordinary one.
+        assert process.proc is not None
+        policies = _thread_policies(process.proc.pid)
+        assert policies[process.proc.pid] == os.SCHED_OTHER
+        assert list(policies.values()).count(os.SCHED_IDLE) >= 2
 
     with gateway(config_path, port, tmp_path / "gateway2.log"):
         assert spend_totals(spend_rows(base_url, MASTER), key_id) == sent  # durable
@@ -44,6 +51,15 @@ def test_spend_counts_every_request_and_survives_restart(config_path: Path, tmp_
     assert rebuild.proc is not None and rebuild.proc.wait(60) == 0, rebuild.output()
     with gateway(config_path, port, tmp_path / "gateway3.log"):
         assert spend_rows(base_url, MASTER) == live  # row for row
+
+
+def _thread_policies(pid: int) -> dict[int, int]:
+    """Each thread's scheduling policy, by thread id (``/proc``: field 41 of ``stat``)."""
+    policies = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        policies[int(task.name)] = int(fields[38])  # fields from the 3rd on: 41 - 3
+    return policies
 
 
 def _rows_when(base_url: str, key_id: str, requests: int) -> list[dict[str, object]] | None:

@@ -6,6 +6,7 @@ Record, then ack: a crash in between redelivers the batch, and nothing is lost o
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -129,6 +130,20 @@ class ConsumerContract:
         assert consumer.recorded == 20
         assert _stored_wire(ledger) == [encode_envelope(e) for e in events]
         await consumer.aclose()
+
+
+    async def test_batches_that_keep_up_are_recorded_politely_and_full_ones_are_not(
+        self, ledger: LedgerApp, bus: LocalBus
+    ) -> None:
+        # Standalone: a partial batch waits for an idle core; a full one means more is waiting.
+        lanes: list[tuple[int, int]] = []
+        ledger.add_listener(lambda entries: lanes.append((len(entries), os.sched_getscheduler(0))))
+        await bus.publish(_messages(mixed_log(25)))
+        consumer = LedgerConsumer(ledger, await bus.consumer(DURABLE, ALL_EVENTS), batch_size=10,
+                                  batch_wait_s=0.01, yield_to_requests=True)
+        assert await _drain(consumer) == 25
+        await consumer.aclose()
+        assert lanes == [(10, os.SCHED_OTHER), (10, os.SCHED_OTHER), (5, os.SCHED_IDLE)]
 
 
 class TestConsumerIntoSQLite(ConsumerContract):
