@@ -55,11 +55,10 @@ def _projection_store(config: LLMuxConfig) -> dict[str, str]:
     return {"sqlite_path": str(Path(config.deployment.data_dir) / "projections.db")}
 
 
-def _runners(config: LLMuxConfig, app: LedgerApp, *,
-             yield_to_requests: bool = False) -> list[ProjectionRunner]:
+def _runners(config: LLMuxConfig, app: LedgerApp) -> list[ProjectionRunner]:
     projections = open_projections(**_projection_store(config))
     # PERF: the runners share one reader, so each event is decoded once, not once per projection.
-    return ProjectionRunner.sharing_reads(app, projections, yield_to_requests=yield_to_requests)
+    return ProjectionRunner.sharing_reads(app, projections)
 
 
 def _ledger_job(config: LLMuxConfig, bus: Bus, app: LedgerApp,
@@ -98,10 +97,10 @@ def _projector_job(runners: list[ProjectionRunner], app: LedgerApp | None = None
 def standalone_jobs(config: LLMuxConfig, bus: Bus) -> list[Job]:
     """Ledger and projector inside the gateway; the ledger wakes the projector after each batch.
 
-    Both yield the core to the requests while they keep up (``ledger.background``).
+    The ledger's batches that keep up yield the core to the requests (``ledger.background``).
     """
     app = _open_ledger(config)
-    runners = _runners(config, app, yield_to_requests=True)
+    runners = _runners(config, app)
 
     def wake_projections() -> None:
         for runner in runners:

@@ -19,9 +19,10 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from ledger import CatchUpWorker, LedgerApp, LedgerUnavailable
+from ledger import LedgerApp, LedgerUnavailable
 from projections.base import Projection
 from projections.log_reader import SharedLogReader
 from projections.stores import ProjectionConflict, StoreUnavailable, Tracking
@@ -46,9 +47,6 @@ class ProjectionRunner:
             ``_WOKEN_POLL_S`` once :meth:`wake` was called: the waker says when to look).
         log: where events are read; ``app`` itself by default (``sharing_reads`` passes one
             ``SharedLogReader`` to several runners; after a wake they read from its memory).
-        yield_to_requests: apply passes that keep up on a thread that runs only when the event
-            loop is idle (``ledger.background``); set it when the gateway's requests share this
-            process (standalone).
     """
 
     def __init__(
@@ -59,7 +57,6 @@ class ProjectionRunner:
         batch_size: int = 1000,
         poll_interval_s: float = 0.05,
         log: SharedLogReader | None = None,
-        yield_to_requests: bool = False,
     ) -> None:
         self._app = app
         self._reader = log
@@ -71,18 +68,17 @@ class ProjectionRunner:
         """Whether ``wake`` was ever called: then something announces new events."""
         self._wake_through: int | None = None
         """``log.recorded_through()`` at the last wake: what a pass it starts must read."""
-        # NOTE: one pass at a time: the store's connection is never used by two threads at once.
-        self._worker = CatchUpWorker(f"projection-{projection.name}", polite=yield_to_requests)
-        self._behind = False
-        """Whether the last pass read a full batch or more: then the next one must not wait."""
+        # NOTE: the projection's own thread: its store connection is used by one thread only.
+        self._worker = ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix=f"projection-{projection.name}"
+        )
 
     @classmethod
-    def sharing_reads(cls, app: LedgerApp, projections: Iterable[Projection[Any]], *,
-                      yield_to_requests: bool = False) -> list[ProjectionRunner]:
+    def sharing_reads(cls, app: LedgerApp, projections: Iterable[Projection[Any]]
+                      ) -> list[ProjectionRunner]:
         """One runner per projection, all reading ``app`` through one ``SharedLogReader``."""
         log = SharedLogReader(app)
-        return [cls(app, projection, log=log, yield_to_requests=yield_to_requests)
-                for projection in projections]
+        return [cls(app, projection, log=log) for projection in projections]
 
     def run_until_caught_up(self) -> int:
         """Apply every event recorded so far (blocking); returns how many events were read."""
@@ -120,6 +116,7 @@ class ProjectionRunner:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Keep the projection current until ``stop`` is set; an unavailable store is retried."""
+        loop = asyncio.get_running_loop()
         stopped = asyncio.ensure_future(stop.wait())
         retry_s = self._poll_interval_s
         woken = False
@@ -130,8 +127,7 @@ class ProjectionRunner:
                 through = self._wake_through if woken else None
                 woken = False
                 try:
-                    read = await self._worker.run(self._catch_up, through, behind=self._behind)
-                    self._behind = read >= self._batch_size
+                    await loop.run_in_executor(self._worker, self._catch_up, through)
                     retry_s = self._poll_interval_s
                     idle_s = max(retry_s, _WOKEN_POLL_S) if self._woken else retry_s
                 except ProjectionConflict as exc:

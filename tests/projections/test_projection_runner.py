@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import functools
-import os
 import socket
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -30,10 +27,6 @@ from tests.projections.backends import (
 )
 from tests.projections.events import expected_spend, mixed_log
 from tests.projections.helpers import running, spend_totals, until
-
-
-def _applied(lanes: list[tuple[int, int]], count: int) -> bool:
-    return sum(applied for applied, _ in lanes) == count
 
 
 def _catch_up(runner: ProjectionRunner) -> int:
@@ -77,32 +70,6 @@ class RunnerContract(ProjectionFixtures):
             await asyncio.to_thread(ledger.record, events[10:])
             await until(lambda: observer.view.position() == ledger.max_position())
         assert spend_totals(observer) == expected_spend(events)
-
-    async def test_passes_that_keep_up_wait_for_an_idle_core_and_a_backlog_does_not(
-        self, ledger: LedgerApp, projection: OpenProjection
-    ) -> None:
-        # Standalone: a pass that read a full batch or more was behind; the next one competes.
-        spend = projection("spend")
-        lanes: list[tuple[int, int]] = []
-        apply = spend.process_batch
-
-        def noting_lane(events: Any, tracking: Any) -> None:
-            lanes.append((len(events), os.sched_getscheduler(0)))
-            apply(events, tracking)
-
-        spend.process_batch = noting_lane  # type: ignore[method-assign]
-        runner = ProjectionRunner(ledger, spend, batch_size=10, poll_interval_s=0.02,
-                                  yield_to_requests=True)
-        events = mixed_log(31)
-        ledger.record(events[:25])
-        async with running(runner):
-            await until(lambda: len(lanes) == 3)
-            for end in (28, 31):
-                await asyncio.to_thread(ledger.record, events[end - 3:end])
-                runner.wake()
-                await until(functools.partial(_applied, lanes, end))
-        idle, other = os.SCHED_IDLE, os.SCHED_OTHER
-        assert lanes == [(10, idle), (10, idle), (5, idle), (3, other), (3, idle)]
 
     def test_two_runners_on_one_view_apply_each_event_once(
         self, ledger: LedgerApp, projection: OpenProjection
