@@ -10,7 +10,6 @@ May import: ``schemas`` only. Never ``router_engine``, ``projections`` or ``ingr
 """
 
 from ledger.application import LedgerApp, LedgerUnavailable, open_ledger
-from ledger.background import CatchUpWorker
 from ledger.bus import (
     Bus,
     BusMessage,
@@ -28,7 +27,6 @@ __all__ = [
     "Bus",
     "BusMessage",
     "BusUnavailable",
-    "CatchUpWorker",
     "Consumer",
     "Delivery",
     "LedgerApp",

@@ -28,33 +28,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar, TypeVarTuple
 
-__all__ = ["CatchUpWorker", "lower_thread_priority"]
+__all__ = ["CatchUpWorker"]
 
 _T = TypeVar("_T")
 _Ts = TypeVarTuple("_Ts")
 
-_FALLBACK_NICE = 19
-"""The nice value used where ``SCHED_IDLE`` is not available."""
+def _run_only_on_an_idle_core() -> None:
+    """Move the calling thread to ``SCHED_IDLE`` (a ``ThreadPoolExecutor`` initializer).
 
-
-def lower_thread_priority() -> None:
-    """Move the calling thread to ``SCHED_IDLE`` (or nice 19): it runs only on an idle core.
-
-    Meant as a ``ThreadPoolExecutor`` initializer. Where the policy cannot be changed (not Linux,
-    or not permitted) it does nothing: the work is the same, only scheduled less politely.
+    Where the policy cannot be changed (not Linux, or not permitted) it does nothing: the work is
+    the same, only scheduled less politely.
     """
     with contextlib.suppress(OSError, AttributeError):
         os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
-        return
-    with contextlib.suppress(OSError, AttributeError):
-        thread = threading.get_native_id()
-        current = os.getpriority(os.PRIO_PROCESS, thread)
-        os.setpriority(os.PRIO_PROCESS, thread, max(current, _FALLBACK_NICE))
 
 
 class CatchUpWorker:
@@ -70,12 +60,11 @@ class CatchUpWorker:
         self._ordinary = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
         self._polite = (
             ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"{name}-polite",
-                               initializer=lower_thread_priority)
+                               initializer=_run_only_on_an_idle_core)
             if polite else None
         )
 
-    async def run(self, fn: Callable[[*_Ts], _T], *args: *_Ts,
-                  behind: bool = False) -> _T:
+    async def run(self, fn: Callable[[*_Ts], _T], *args: *_Ts, behind: bool = False) -> _T:
         """``fn(*args)`` on the polite thread, or on the ordinary one when ``behind``.
 
         ``behind`` is the caller's judgement that work is waiting beyond this task (its last

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import threading
 
-from ledger import CatchUpWorker
+from ledger.background import CatchUpWorker
 
 
 def _lane() -> tuple[str, int]:

@@ -131,7 +131,6 @@ class ConsumerContract:
         assert _stored_wire(ledger) == [encode_envelope(e) for e in events]
         await consumer.aclose()
 
-
     async def test_batches_that_keep_up_are_recorded_politely_and_full_ones_are_not(
         self, ledger: LedgerApp, bus: LocalBus
     ) -> None:

@@ -7,7 +7,7 @@ import ledger
 
 def test_public_names_are_pinned() -> None:
     assert sorted(ledger.__all__) == sorted([
-        "Bus", "BusMessage", "BusUnavailable", "CatchUpWorker", "Consumer", "Delivery", "LedgerApp",
+        "Bus", "BusMessage", "BusUnavailable", "Consumer", "Delivery", "LedgerApp",
         "LedgerConsumer", "LedgerEntry", "LedgerUnavailable", "LocalBus", "NatsBus", "Outbox",
         "open_ledger",
     ])
