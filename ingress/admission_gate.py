@@ -85,7 +85,7 @@ class AdmissionGate:
         if any(limit.tpm is not None or limit.has_budget for limit in limits):
             # PERF: counting the prompt is the costliest step; rpm/parallel-only calls skip it.
             tokens, cost = self._estimator.estimate(scope.model_requested, body, operation)
-        result = await self._admission.admit(AdmissionRequest(tuple(limits), tokens, cost),
+        result = await self._admission.admit(AdmissionRequest(limits, tokens, cost),
                                              self._clock())
         scope.rate_headers = result.headers()
         if result.reservation is None:

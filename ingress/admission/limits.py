@@ -100,6 +100,7 @@ class AdmissionRequest:
     def __post_init__(self) -> None:
         if self.estimated_tokens < 0 or self.reserved_cost_micros < 0:
             raise ValueError("estimated_tokens and reserved_cost_micros must not be negative")
-        if len({limit.scope for limit in self.limits}) != len(self.limits):
+        limits = self.limits
+        if len(limits) > 1 and len({limit.scope for limit in limits}) != len(limits):
             # NOTE: two limits on one scope would share counters and double-count the request.
             raise ValueError("each scope may appear only once in an admission request")

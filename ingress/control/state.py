@@ -204,7 +204,7 @@ class ControlState:
     # -- limits ------------------------------------------------------------------------------
 
     def limits_for(self, caller: LimitSubject, model: str,
-                   end_user: str | None = None) -> list[Limit]:
+                   end_user: str | None = None) -> tuple[Limit, ...]:
         """Every limit a request by ``caller`` for ``model`` (on behalf of ``end_user``) obeys.
 
         In admission order: key, user, team, org member, org, end user (each followed by its
@@ -218,7 +218,7 @@ class ControlState:
         if found is None:
             found = tuple(scope_limits(self._limited_path(caller, end_user), model))
             self._limits[cache_key] = found
-        return list(found)
+        return found
 
     def _limited_path(self, caller: LimitSubject, end_user: str | None) -> list[LimitedEntity]:
         # NOTE: entities are read from the state, not from the caller: a caller resolved before

@@ -38,7 +38,7 @@ def _caller(registry: KeyRegistry, key_id: str):  # type: ignore[no-untyped-def]
 def test_every_scope_on_the_path_in_admission_order() -> None:
     state, registry = _setup()
     found = state.limits_for(_caller(registry, "k1"), "gpt-4o", end_user="bob")
-    assert found == [
+    assert list(found) == [
         Limit(scope="key:k1", rpm=10, max_budget_micros=2_000_000, soft_budget_micros=1_500_000,
               budget_duration=parse_budget_duration("1d"), budget_anchor=T0),
         Limit(scope="key:k1:model:gpt-4o", rpm=3, max_budget_micros=1_000_000,
@@ -57,7 +57,7 @@ def test_every_scope_on_the_path_in_admission_order() -> None:
 
 def test_unlimited_callers_get_no_limits_but_end_users_still_count() -> None:
     state, registry = _setup()
-    assert state.limits_for(_caller(registry, "plain"), "gpt-4o") == []
+    assert state.limits_for(_caller(registry, "plain"), "gpt-4o") == ()
     scopes = [lim.scope for lim in state.limits_for(_caller(registry, "plain"), "x", "bob")]
     assert scopes == ["enduser:bob"]
 
