@@ -35,6 +35,8 @@ class OutboxStats(Protocol):
     def spill_bytes(self) -> int: ...
     @property
     def blocked_total(self) -> int: ...
+    @property
+    def bus_backlog(self) -> int | None: ...
 
 
 class _OutboxCollector(Collector):
@@ -52,8 +54,13 @@ class _OutboxCollector(Collector):
         yield CounterMetricFamily("llmux_outbox_spilled_events", "Events written to the spill file",
                                   value=outbox.spilled_total)
         yield CounterMetricFamily("llmux_outbox_blocked_publishes",
-                                  "Publishes that waited because memory and spill were full",
-                                  value=outbox.blocked_total)
+                                  "Publishes that waited: memory and spill full, or the ledger "
+                                  "too far behind", value=outbox.blocked_total)
+        backlog = outbox.bus_backlog
+        if backlog is not None:
+            yield GaugeMetricFamily("llmux_bus_backlog_events",
+                                    "Events on the local bus the ledger has not recorded yet",
+                                    value=backlog)
 
 
 class _AdmissionCollector(Collector):

@@ -116,7 +116,8 @@ def build_runtime(config: LLMuxConfig) -> Runtime:
         spill = data_dir / f"outbox-{config.server.port}.spill"
     else:
         # NOTE: admin events are never pruned, so every start replays them all (AdminFeed).
-        bus = LocalBus(str(data_dir / "bus.db"), retain=(f"{prefix}.admin.>",))
+        bus = LocalBus(str(data_dir / "bus.db"), retain=(f"{prefix}.admin.>",),
+                       max_backlog=config.bus.max_backlog)
         queries = open_queries(sqlite_path=str(data_dir / "projections.db"))
         jobs = processes.standalone_jobs(config, bus)
         spill = data_dir / "outbox.spill"

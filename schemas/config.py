@@ -279,9 +279,17 @@ class BusConfig(_Record, frozen=True):
     """Size of the local spill file beyond which publishing waits (and says so in a metric)."""
     batch_size: int = 256
     flush_interval: Duration = "5ms"
+    max_backlog: int | None = 20_000
+    """Standalone: events the local bus may hold that the ledger has not recorded yet. Past it,
+    responses wait for the ledger (backpressure), so a gateway serving faster than it records
+    keeps its ledger, spend and bus file current instead of falling further behind for as long
+    as the load lasts. ``null`` removes the bound. (Distributed: the ledger has its own process;
+    JetStream holds its backlog.)"""
 
     def __post_init__(self) -> None:
         _check_durations(self, "flush_interval")
+        if self.max_backlog is not None and self.max_backlog < 1:
+            raise ValueError("max_backlog: expected a positive number of events, or null")
 
 
 class LedgerConfig(_Record, frozen=True):

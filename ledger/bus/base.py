@@ -114,3 +114,21 @@ class Bus(ABC):
     @abstractmethod
     async def aclose(self) -> None:
         """Disconnect; messages already published stay stored."""
+
+    @property
+    def backlog(self) -> int | None:
+        """Messages stored that a durable consumer has yet to process, when the bus knows it
+        without a round trip (the local bus); ``None`` otherwise."""
+        return None
+
+    def has_room(self) -> bool:
+        """False while the bus's durable consumers lag too far behind its publishers.
+
+        The request path checks it once per request (``Outbox.wait_for_room``), so it must be a
+        cheap, synchronous read. A bus without a bound on its backlog always has room.
+        """
+        return True
+
+    async def wait_for_room(self) -> None:
+        """Return once ``has_room()`` (at once for a bus without a bound) or the bus closes."""
+        return None

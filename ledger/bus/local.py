@@ -40,6 +40,7 @@ class LocalBus(Bus):
         ack_wait_s: float = 30.0,
         retain: Sequence[str] = (),
         prune_every_acks: int = 256,
+        max_backlog: int | None = None,
     ) -> None:
         """Configure; nothing is opened before ``start()``.
 
@@ -52,6 +53,10 @@ class LocalBus(Bus):
             prune_every_acks: delete messages every durable consumer has acked after this many acks.
                 An acked message is deduplicated only until it is pruned; the ledger records by
                 event id, so a duplicate published later is still stored once.
+            max_backlog: ``has_room()`` is False while this many messages or more are stored
+                that some durable consumer has not acked (``None``: no bound). Standalone sets
+                it so that a gateway serving faster than its ledger records slows down, instead
+                of its backlog (and this file) growing for as long as the load lasts.
         """
         # PERF: the stream's msg_id index takes random ids, so each publish dirties about one
         # index page per message; pruning every 256 acks instead of 1,024 keeps the index a
@@ -68,6 +73,11 @@ class LocalBus(Bus):
         self._closed = False
         self._changed = asyncio.Condition()
         self._in_flight: dict[str, dict[int, float]] = {}
+        self._max_backlog = max_backlog
+        self._ack_floors: dict[str, int] = {}
+        """Each durable consumer's ack floor, as of its last ack (its backlog starts above it)."""
+        self._room = asyncio.Event()
+        self._room.set()
 
     async def start(self) -> None:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llmux-localbus")
@@ -90,7 +100,8 @@ class LocalBus(Bus):
 
     async def consumer(self, durable: str, subject_filter: str) -> Consumer:
         SubjectFilter(subject_filter)
-        await self._call(self._open_log().open_consumer, durable, subject_filter)
+        floor = await self._call(self._open_log().open_consumer, durable, subject_filter)
+        self._ack_floors[durable] = floor
         return _LocalConsumer(self, durable, subject_filter)
 
     async def follow(self, subject_filter: str, from_start: bool) -> Consumer:
@@ -98,10 +109,19 @@ class LocalBus(Bus):
         self._open_log()  # NOTE: raises unless started, so "only new" never means "from seq 0".
         return _LocalFollower(self, subject_filter, 0 if from_start else self._last_seq)
 
+    def has_room(self) -> bool:
+        return self._max_backlog is None or self.backlog < self._max_backlog
+
+    async def wait_for_room(self) -> None:
+        while not self.has_room() and not self._closed:
+            self._room.clear()
+            await self._room.wait()
+
     async def aclose(self) -> None:
         if self._closed:
             return
         self._closed = True
+        self._room.set()
         async with self._changed:
             self._changed.notify_all()
         if self._log is not None and self._executor is not None:
@@ -114,6 +134,20 @@ class LocalBus(Bus):
     def last_seq(self) -> int:
         """The highest sequence number stored so far."""
         return self._last_seq
+
+    @property
+    def max_backlog(self) -> int | None:
+        """The backlog at which ``has_room()`` turns False (``None``: never)."""
+        return self._max_backlog
+
+    @property
+    def backlog(self) -> int:
+        """Messages stored after the lowest ack floor of the durable consumers opened by this
+        bus: what the slowest of them has yet to process (or skip), and what pruning must keep.
+        """
+        if not self._ack_floors:
+            return 0
+        return max(0, self._last_seq - min(self._ack_floors.values()))
 
     def _open_log(self) -> SqliteMessageLog:
         """The open SQLite log (only for calls through ``_call``)."""
@@ -154,8 +188,12 @@ class LocalBus(Bus):
         """The in-flight map (seq -> redelivery time) shared by every consumer of ``durable``."""
         return self._in_flight.setdefault(durable, {})
 
-    async def _note_acked(self, count: int) -> None:
-        """Count acks; prune the stream once ``prune_every_acks`` have accumulated."""
+    async def _note_acked(self, durable: str, floor: int, count: int) -> None:
+        """Record ``durable``'s new ack floor (waking publishers held back by the backlog);
+        prune the stream once ``prune_every_acks`` acks have accumulated."""
+        self._ack_floors[durable] = floor
+        if self.has_room():
+            self._room.set()
         self._acks_since_prune += count
         if self._acks_since_prune >= self._prune_every_acks:
             self._acks_since_prune = 0
@@ -219,11 +257,11 @@ class _LocalConsumer(Consumer):
         if not deliveries:
             return
         seqs = [d.sequence for d in deliveries]
-        await self._bus._call(self._bus._open_log().ack, self._name, self._filter, seqs)
+        floor = await self._bus._call(self._bus._open_log().ack, self._name, self._filter, seqs)
         for seq in seqs:
             self._in_flight.pop(seq, None)
             self._mine.discard(seq)
-        await self._bus._note_acked(len(seqs))
+        await self._bus._note_acked(self._name, floor, len(seqs))
 
     async def aclose(self) -> None:
         for seq in self._mine:

@@ -119,8 +119,14 @@ class Outbox:
 
     @property
     def blocked_total(self) -> int:
-        """``publish`` calls that had to wait because memory and spill were both full."""
+        """Publishes and requests that had to wait: memory (and spill) full, or the bus's
+        consumers too far behind."""
         return self._blocked_total
+
+    @property
+    def bus_backlog(self) -> int | None:
+        """Events on the bus not yet processed by its slowest durable consumer, if known."""
+        return self._bus.backlog
 
     @property
     def publish_failures_total(self) -> int:
@@ -174,7 +180,8 @@ class Outbox:
         """Queue ``envelope``, first waiting while memory and spill are both full."""
         if self._is_full():
             self._blocked_total += 1
-            self._log_blocked()
+            self._log_blocked(f"memory ({len(self._queue)} events) and spill "
+                              f"({self._spill.size} bytes) are full")
             while self._is_full() and not self._closed:
                 self._room.clear()
                 await self._room.wait()
@@ -186,28 +193,27 @@ class Outbox:
         The request path calls this after publishing, so a bus that is up but slower than the
         traffic slows the responses down to what it can take, instead of the backlog growing
         without bound. While the bus is down the queue goes to the spill file and nothing waits
-        here (until the spill file is full too).
+        here (until the spill file is full too). A bus whose consumers lag too far behind
+        (``Bus.has_room``: the standalone ledger) holds the request path back the same way.
         """
-        if len(self._queue) < self._max_events or self._closed:
+        if self._closed or (len(self._queue) < self._max_events and self._bus.has_room()):
             return
         self._blocked_total += 1
-        self._log_blocked()
+        self._log_blocked(f"memory holds {len(self._queue)} events"
+                          if len(self._queue) >= self._max_events
+                          else "the bus's consumers are too far behind")
         while len(self._queue) >= self._max_events and not self._closed:
             self._room.clear()
             await self._room.wait()
+        if not self._closed:
+            await self._bus.wait_for_room()
 
-    def _log_blocked(self) -> None:
+    def _log_blocked(self, why: str) -> None:
         now = asyncio.get_running_loop().time()
         if now - self._blocked_logged_at < _BLOCKED_LOG_INTERVAL_S:
             return
         self._blocked_logged_at = now
-        _log.warning(
-            "outbox: memory (%d events) and spill (%d bytes) are full; delaying responses"
-            " (%d delayed so far)",
-            len(self._queue),
-            self._spill.size,
-            self._blocked_total,
-        )
+        _log.warning("outbox: %s; delaying responses (%d delayed so far)", why, self._blocked_total)
 
     def _is_full(self) -> bool:
         return len(self._queue) >= self._max_events and self._spill.size >= self._spill_max_bytes

@@ -120,8 +120,9 @@ class SqliteMessageLog:
             )
         return self.last_seq()
 
-    def open_consumer(self, name: str, subject_filter: str) -> None:
-        """Create durable ``name`` at the start of the stream, or check the existing one.
+    def open_consumer(self, name: str, subject_filter: str) -> int:
+        """Create durable ``name`` at the start of the stream, or check the existing one;
+        returns its ack floor.
 
         Raises:
             ValueError: ``name`` exists with another filter.
@@ -131,11 +132,12 @@ class SqliteMessageLog:
                 "INSERT OR IGNORE INTO consumers (name, filter, ack_floor) VALUES (?, ?, 0)",
                 (name, subject_filter),
             )
-            (stored,) = self._conn.execute(
-                "SELECT filter FROM consumers WHERE name = ?", (name,)
+            stored, floor = self._conn.execute(
+                "SELECT filter, ack_floor FROM consumers WHERE name = ?", (name,)
             ).fetchone()
         if stored != subject_filter:
             raise ValueError(f"durable consumer {name!r} exists with filter {stored!r}")
+        return int(floor)
 
     def unacked(
         self, name: str, subject_filter: str, limit: int, skip: Collection[int]
@@ -154,8 +156,9 @@ class SqliteMessageLog:
             query, {**params, "after": after_seq, "limit": limit}
         ).fetchall()
 
-    def ack(self, name: str, subject_filter: str, seqs: Sequence[int]) -> None:
-        """Record acks for ``seqs`` and move the floor over every gap-free acked prefix.
+    def ack(self, name: str, subject_filter: str, seqs: Sequence[int]) -> int:
+        """Record acks for ``seqs`` and move the floor over every gap-free acked prefix; returns
+        the new floor.
 
         Only acks above the new floor are stored (out of order); the rest are the floor.
         """
@@ -177,6 +180,7 @@ class SqliteMessageLog:
             )
             self._conn.execute("UPDATE consumers SET ack_floor = ? WHERE name = ?", (floor, name))
             self._conn.execute("DELETE FROM acks WHERE consumer = ? AND seq <= ?", (name, floor))
+        return int(floor)
 
     def prune(self) -> int:
         """Delete messages every durable consumer acked (unless retained); returns the count."""

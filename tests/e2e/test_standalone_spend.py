@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.e2e.processes import LLMuxProcess, free_port, gateway, wait_until, write_config
@@ -39,6 +40,9 @@ def test_spend_counts_every_request_and_survives_restart(config_path: Path, tmp_
         policies = _thread_policies(process.proc.pid)
         assert policies[process.proc.pid] == os.SCHED_OTHER
         assert list(policies.values()).count(os.SCHED_IDLE) == 1
+        # Everything published is recorded: the local bus has no backlog left for the ledger.
+        assert wait_until(lambda: "\nllmux_bus_backlog_events 0.0\n"
+                          in httpx.get(f"{base_url}/metrics", timeout=10).text)
 
     with gateway(config_path, port, tmp_path / "gateway2.log"):
         assert spend_totals(spend_rows(base_url, MASTER), key_id) == sent  # durable

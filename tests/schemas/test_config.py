@@ -83,6 +83,7 @@ providers:
     ("- just\n- a list\n", "mapping at the top level"),
     ("providers:\n  - {name: a, type: mock, models: [m, {name: m}]}\n",
      "providers[0].models[1]: model 'm' is listed twice"),
+    ("bus: {max_backlog: 0}\n", "bus.max_backlog: expected a positive number of events"),
 ])
 def test_errors_name_the_key_path(text: str, message: str) -> None:
     with pytest.raises(ConfigError) as info:
@@ -111,3 +112,8 @@ def test_unreadable_file(tmp_path: Path) -> None:
                                                 ("1.5h", 5400.0)])
 def test_durations(value: str | int, seconds: float) -> None:
     assert duration_seconds(value) == seconds
+
+
+def test_the_ledger_backlog_bound_defaults_on_and_can_be_lifted() -> None:
+    assert parse_config("{}", {}).bus.max_backlog == 20_000
+    assert parse_config("bus: {max_backlog: null}\n", {}).bus.max_backlog is None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -145,4 +146,67 @@ async def test_a_follower_of_rare_subjects_reads_only_what_is_new() -> None:
     assert [d.msg_id for d in got] == ["a1"]
     # The second read started after the 50 usage messages the first one had already passed over.
     assert starts == [0, 50]
+    await bus.aclose()
+
+
+def _usage(ids: range) -> list[BusMessage]:
+    return [BusMessage("llmux.usage.recorded", b"u", f"u{i}") for i in ids]
+
+
+async def test_a_lagging_durable_holds_publishers_back_until_it_acks(tmp_path: Path) -> None:
+    bus = LocalBus(str(tmp_path / "bus.sqlite3"), max_backlog=5)
+    await bus.start()
+    await bus.publish(_usage(range(10)))
+    assert bus.has_room()  # nobody consumes yet: nothing can fall behind
+    ledger = await bus.consumer("ledger", "llmux.>")
+    assert (bus.backlog, bus.has_room()) == (10, False)
+
+    waiting = asyncio.ensure_future(bus.wait_for_room())
+    first = await ledger.fetch(4, 1.0)
+    await ledger.ack(first)
+    await asyncio.sleep(0.01)
+    assert bus.backlog == 6 and not waiting.done()  # still 6 unrecorded: still waiting
+    await ledger.ack(await ledger.fetch(2, 1.0))
+
+    await asyncio.wait_for(waiting, 5)
+    assert (bus.backlog, bus.has_room()) == (4, True)
+    await bus.aclose()
+
+
+async def test_a_durable_resumes_with_its_backlog_after_a_restart(tmp_path: Path) -> None:
+    path = str(tmp_path / "bus.sqlite3")
+    bus = LocalBus(path, max_backlog=5)
+    await bus.start()
+    ledger = await bus.consumer("ledger", "llmux.>")
+    await bus.publish(_usage(range(8)))
+    await ledger.ack(await ledger.fetch(3, 1.0))
+    await bus.aclose()
+
+    bus = LocalBus(path, max_backlog=5)
+    await bus.start()
+    await bus.consumer("ledger", "llmux.>")
+    assert (bus.backlog, bus.has_room()) == (5, False)  # its floor was read back, not reset
+    await bus.aclose()
+
+
+async def test_closing_the_bus_releases_held_publishers() -> None:
+    bus = LocalBus(None, max_backlog=1)
+    await bus.start()
+    await bus.consumer("ledger", "llmux.>")
+    await bus.publish(_usage(range(3)))
+    waiting = asyncio.ensure_future(bus.wait_for_room())
+    await asyncio.sleep(0.01)
+    assert not waiting.done()
+
+    await bus.aclose()
+    await asyncio.wait_for(waiting, 5)
+
+
+async def test_without_a_bound_a_lagging_durable_holds_nobody_back() -> None:
+    bus = LocalBus(None)
+    await bus.start()
+    await bus.consumer("ledger", "llmux.>")
+    await bus.publish(_usage(range(1000)))
+    assert (bus.backlog, bus.has_room()) == (1000, True)
+    await asyncio.wait_for(bus.wait_for_room(), 1)
     await bus.aclose()

@@ -66,6 +66,27 @@ async def test_a_slow_bus_holds_publishers_back_instead_of_spilling(tmp_path: Pa
     await bus.aclose()
 
 
+async def test_a_lagging_ledger_holds_the_request_path_back(tmp_path: Path) -> None:
+    bus = LocalBus(None, max_backlog=20)
+    await bus.start()
+    ledger = await bus.consumer("ledger", "llmux.>")
+    outbox = Outbox(bus, str(tmp_path / "spill.bin"), flush_interval_s=0.001)
+    await outbox.start()
+    for i in range(30):
+        outbox.publish_nowait(make_envelope(i))
+    await eventually(lambda: outbox.published_total == 30)  # the bus took them all...
+
+    waiting = asyncio.ensure_future(outbox.wait_for_room())
+    await asyncio.sleep(0.01)
+    assert not waiting.done()  # ...but its ledger is 30 behind: the request path waits
+    await ledger.ack(await ledger.fetch(15, 1.0))
+
+    await asyncio.wait_for(waiting, 10)
+    assert outbox.blocked_total == 1 and bus.backlog == 15
+    await outbox.aclose()
+    await bus.aclose()
+
+
 async def test_a_nats_outage_spills_and_every_event_lands_exactly_once(
     tmp_path: Path, nats_server: NatsServerProcess
 ) -> None:
