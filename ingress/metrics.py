@@ -54,8 +54,8 @@ class _OutboxCollector(Collector):
         yield CounterMetricFamily("llmux_outbox_spilled_events", "Events written to the spill file",
                                   value=outbox.spilled_total)
         yield CounterMetricFamily("llmux_outbox_blocked_publishes",
-                                  "Publishes that waited: memory and spill full, or the ledger "
-                                  "too far behind", value=outbox.blocked_total)
+                                  "Publishes and responses that waited: memory (and spill) "
+                                  "full, or the ledger too far behind", value=outbox.blocked_total)
         backlog = outbox.bus_backlog
         if backlog is not None:
             yield GaugeMetricFamily("llmux_bus_backlog_events",

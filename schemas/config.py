@@ -283,8 +283,10 @@ class BusConfig(_Record, frozen=True):
     """Standalone: events the local bus may hold that the ledger has not recorded yet. Past it,
     responses wait for the ledger (backpressure), so a gateway serving faster than it records
     keeps its ledger, spend and bus file current instead of falling further behind for as long
-    as the load lasts. ``null`` removes the bound. (Distributed: the ledger has its own process;
-    JetStream holds its backlog.)"""
+    as the load lasts; a ledger making no progress at all holds a response 5 s at most.
+    ``null`` removes the bound. Keep it well above ``ledger.batch_size``: the ledger records
+    fastest in full batches. (Distributed: the ledger has its own process; JetStream holds its
+    backlog.)"""
 
     def __post_init__(self) -> None:
         _check_durations(self, "flush_interval")
@@ -298,7 +300,9 @@ class LedgerConfig(_Record, frozen=True):
     """How long a steady stream of events gathers before the ledger records it in one
     transaction. Longer means fewer transactions, but in standalone mode each batch briefly holds
     up the requests in flight on its core: at concurrency 1, 50 ms batches cost an added p99 of
-    2.0-2.5 ms, 20 ms ones 1.6 ms (docs/performance.md, step 23). A full batch never waits."""
+    2.0-2.3 ms, 20 ms ones 1.6-2.0 (docs/performance.md, step 23). A full batch never waits.
+    The same value applies to ``llmux ledger`` in distributed mode, where no requests share its
+    core: 50 ms there means fewer Postgres transactions and fewer idle polls of the bus."""
 
     def __post_init__(self) -> None:
         _check_durations(self, "batch_wait")
@@ -343,6 +347,12 @@ class LLMuxConfig(_Record, frozen=True):
         for index, name in enumerate(names):
             if name in names[:index]:
                 raise ValueError(f"providers[{index}].name: duplicate provider name {name!r}")
+        backlog = self.bus.max_backlog
+        if backlog is not None and backlog < self.ledger.batch_size:
+            # NOTE: the ledger would then never see a full batch, and lingers between the small
+            # ones while every response waits for it.
+            raise ValueError(f"bus.max_backlog: must be at least ledger.batch_size "
+                             f"({self.ledger.batch_size})")
 
     @property
     def is_distributed(self) -> bool:

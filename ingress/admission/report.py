@@ -96,7 +96,9 @@ def _rate_status(
     request: AdmissionRequest, counts: Sequence[LimitCounts], now: datetime
 ) -> RateStatus:
     # PERF: one pass, no intermediate lists: this runs for every governed request.
-    requests = tokens = None  # NOTE: (remaining, limit) of the tightest limit of each kind
+    # NOTE: (remaining, limit) of the tightest limit of each kind
+    requests: tuple[int, int] | None = None
+    tokens: tuple[int, int] | None = None
     for limit, count in zip(request.limits, counts, strict=True):
         if limit.rpm is not None:
             room = (limit.rpm - count.requests, limit.rpm)

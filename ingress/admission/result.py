@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import NamedTuple
@@ -90,6 +90,9 @@ class RateStatus(NamedTuple):
         return headers
 
 
+_NO_RATE_LIMITS = RateStatus()
+
+
 @dataclass(frozen=True, slots=True)
 class SoftBudgetCrossing:
     """A scope's projected spend reached its soft budget in this window (reported once per window).
@@ -160,7 +163,7 @@ class AdmissionResult:
 
     reservation: Reservation | None
     refusal: Refusal | None = None
-    rate: RateStatus = field(default_factory=RateStatus)
+    rate: RateStatus = _NO_RATE_LIMITS
     soft_budget_crossings: tuple[SoftBudgetCrossing, ...] = ()
 
     @property

@@ -15,6 +15,7 @@ this one's consumers.
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -25,6 +26,8 @@ from ledger.bus.sqlite_log import SqliteMessageLog, StoredMessage
 from ledger.bus.subjects import SubjectFilter
 
 __all__ = ["LocalBus"]
+
+_log = logging.getLogger(__name__)
 
 _P = ParamSpec("_P")
 _T = TypeVar("_T")
@@ -41,6 +44,7 @@ class LocalBus(Bus):
         retain: Sequence[str] = (),
         prune_every_acks: int = 256,
         max_backlog: int | None = None,
+        max_backlog_wait_s: float = 5.0,
     ) -> None:
         """Configure; nothing is opened before ``start()``.
 
@@ -54,9 +58,14 @@ class LocalBus(Bus):
                 An acked message is deduplicated only until it is pruned; the ledger records by
                 event id, so a duplicate published later is still stored once.
             max_backlog: ``has_room()`` is False while this many messages or more are stored
-                that some durable consumer has not acked (``None``: no bound). Standalone sets
-                it so that a gateway serving faster than its ledger records slows down, instead
-                of its backlog (and this file) growing for as long as the load lasts.
+                after the lowest ack floor of the durable consumers open on this bus (``None``:
+                no bound). Standalone sets it so that a gateway serving faster than its ledger
+                records slows down, instead of its backlog (and this file) growing for as long
+                as the load lasts. Meant for durables on every subject, like the ledger's.
+            max_backlog_wait_s: the longest ``wait_for_room`` holds a publisher. A ledger that
+                has stopped making progress (its store locked or full) must not hang every
+                response: past this the publisher goes on, and the backlog grows as it would
+                without a bound.
         """
         # PERF: the stream's msg_id index takes random ids, so each publish dirties about one
         # index page per message; pruning every 256 acks instead of 1,024 keeps the index a
@@ -74,8 +83,10 @@ class LocalBus(Bus):
         self._changed = asyncio.Condition()
         self._in_flight: dict[str, dict[int, float]] = {}
         self._max_backlog = max_backlog
+        self._max_backlog_wait_s = max_backlog_wait_s
         self._ack_floors: dict[str, int] = {}
-        """Each durable consumer's ack floor, as of its last ack (its backlog starts above it)."""
+        """The ack floor of each durable with a consumer object open (its backlog lies above)."""
+        self._open_objects: dict[str, int] = {}
         self._room = asyncio.Event()
         self._room.set()
 
@@ -101,7 +112,8 @@ class LocalBus(Bus):
     async def consumer(self, durable: str, subject_filter: str) -> Consumer:
         SubjectFilter(subject_filter)
         floor = await self._call(self._open_log().open_consumer, durable, subject_filter)
-        self._ack_floors[durable] = floor
+        self._ack_floors[durable] = max(floor, self._ack_floors.get(durable, 0))
+        self._open_objects[durable] = self._open_objects.get(durable, 0) + 1
         return _LocalConsumer(self, durable, subject_filter)
 
     async def follow(self, subject_filter: str, from_start: bool) -> Consumer:
@@ -113,6 +125,15 @@ class LocalBus(Bus):
         return self._max_backlog is None or self.backlog < self._max_backlog
 
     async def wait_for_room(self) -> None:
+        if self.has_room() or self._closed:
+            return
+        try:
+            await asyncio.wait_for(self._until_room(), self._max_backlog_wait_s)
+        except TimeoutError:
+            _log.warning("local bus: the ledger is %d events behind and not catching up; "
+                         "serving on without waiting for it", self.backlog)
+
+    async def _until_room(self) -> None:
         while not self.has_room() and not self._closed:
             self._room.clear()
             await self._room.wait()
@@ -142,8 +163,8 @@ class LocalBus(Bus):
 
     @property
     def backlog(self) -> int:
-        """Messages stored after the lowest ack floor of the durable consumers opened by this
-        bus: what the slowest of them has yet to process (or skip), and what pruning must keep.
+        """Messages stored after the lowest ack floor of the durables with a consumer object
+        open on this bus: what the slowest of them has yet to process (or skip past).
         """
         if not self._ack_floors:
             return 0
@@ -188,12 +209,28 @@ class LocalBus(Bus):
         """The in-flight map (seq -> redelivery time) shared by every consumer of ``durable``."""
         return self._in_flight.setdefault(durable, {})
 
-    async def _note_acked(self, durable: str, floor: int, count: int) -> None:
-        """Record ``durable``'s new ack floor (waking publishers held back by the backlog);
-        prune the stream once ``prune_every_acks`` acks have accumulated."""
-        self._ack_floors[durable] = floor
+    def _move_floor(self, durable: str, floor: int) -> None:
+        """``durable`` has nothing left to do up to ``floor``: wake publishers if room opened."""
+        if durable in self._ack_floors:
+            self._ack_floors[durable] = max(self._ack_floors[durable], floor)
         if self.has_room():
             self._room.set()
+
+    def _closed_object(self, durable: str) -> None:
+        """A consumer object of ``durable`` closed; with the last one, its backlog stops counting
+        (a ledger job that ended must not hold every publisher back)."""
+        left = self._open_objects.get(durable, 0) - 1
+        if left > 0:
+            self._open_objects[durable] = left
+            return
+        self._open_objects.pop(durable, None)
+        self._ack_floors.pop(durable, None)
+        self._room.set()
+
+    async def _note_acked(self, durable: str, floor: int, count: int) -> None:
+        """Record ``durable``'s new ack floor; prune the stream once ``prune_every_acks`` acks
+        have accumulated."""
+        self._move_floor(durable, floor)
         self._acks_since_prune += count
         if self._acks_since_prune >= self._prune_every_acks:
             self._acks_since_prune = 0
@@ -219,6 +256,7 @@ class _LocalConsumer(Consumer):
         self._in_flight = bus._in_flight_of(name)
         """seq -> loop time after which it may be delivered again (shared per durable)."""
         self._mine: set[int] = set()
+        self._is_closed = False
 
     async def fetch(self, max_messages: int, timeout_s: float) -> list[Delivery]:
         loop = asyncio.get_running_loop()
@@ -236,6 +274,10 @@ class _LocalConsumer(Consumer):
                 return self._take(rows, loop.time())
             if found:
                 continue  # another object of this durable took them meanwhile: look again
+            if not self._in_flight:
+                # NOTE: nothing of ours up to ``seen``: what lies below it does not match our
+                # filter, and must not count as our backlog.
+                self._bus._move_floor(self._name, seen)
             now = loop.time()
             if now >= deadline:
                 return []
@@ -267,6 +309,9 @@ class _LocalConsumer(Consumer):
         for seq in self._mine:
             self._in_flight.pop(seq, None)
         self._mine.clear()
+        if not self._is_closed:
+            self._is_closed = True
+            self._bus._closed_object(self._name)
 
 
 class _LocalFollower(Consumer):

@@ -210,3 +210,53 @@ async def test_without_a_bound_a_lagging_durable_holds_nobody_back() -> None:
     assert (bus.backlog, bus.has_room()) == (1000, True)
     await asyncio.wait_for(bus.wait_for_room(), 1)
     await bus.aclose()
+
+
+async def test_the_slowest_durable_sets_the_backlog() -> None:
+    bus = LocalBus(None, max_backlog=5)
+    await bus.start()
+    fast = await bus.consumer("ledger", "llmux.>")
+    slow = await bus.consumer("audit", "llmux.>")
+    await bus.publish(_usage(range(8)))
+    await fast.ack(await fast.fetch(10, 1.0))
+    await slow.ack(await slow.fetch(2, 1.0))
+    assert (bus.backlog, bus.has_room()) == (6, False)
+    await bus.aclose()
+
+
+async def test_a_durable_that_stops_consuming_stops_holding_publishers_back() -> None:
+    bus = LocalBus(None, max_backlog=1)
+    await bus.start()
+    ledger = await bus.consumer("ledger", "llmux.>")
+    await bus.publish(_usage(range(3)))
+    waiting = asyncio.ensure_future(bus.wait_for_room())
+    await asyncio.sleep(0.01)
+    assert not waiting.done()
+
+    await ledger.aclose()  # e.g. the ledger job ended: its backlog no longer counts
+    await asyncio.wait_for(waiting, 5)
+    assert (bus.backlog, bus.has_room()) == (0, True)
+    await bus.aclose()
+
+
+async def test_a_ledger_that_makes_no_progress_holds_publishers_only_so_long() -> None:
+    bus = LocalBus(None, max_backlog=1, max_backlog_wait_s=0.05)
+    await bus.start()
+    await bus.consumer("ledger", "llmux.>")
+    await bus.publish(_usage(range(3)))
+
+    await asyncio.wait_for(bus.wait_for_room(), 5)  # returns after ~0.05 s, not never
+    assert not bus.has_room()
+    await bus.aclose()
+
+
+async def test_messages_outside_a_durables_filter_are_not_its_backlog() -> None:
+    bus = LocalBus(None, max_backlog=5)
+    await bus.start()
+    admin = await bus.consumer("admin", "llmux.admin.>")
+    await bus.publish(_usage(range(8)))
+    assert bus.backlog == 8  # not known yet: nothing was fetched
+
+    assert await admin.fetch(10, 0.05) == []
+    assert (bus.backlog, bus.has_room()) == (0, True)
+    await bus.aclose()
