@@ -13,6 +13,7 @@ from typing import NamedTuple
 
 from ingress.admission.limits import AdmissionRequest, Limit
 from ingress.admission.result import (
+    NO_RATE_LIMITS,
     AdmissionResult,
     RateStatus,
     Refusal,
@@ -28,7 +29,6 @@ PARALLEL_RETRY_S = 1.0
 """Retry-After for a max_parallel refusal: a slot frees when any in-flight request ends."""
 
 _RATE_WINDOW_US = RATE_WINDOW_S * 1_000_000
-_NO_RATE_LIMITS = RateStatus()
 
 
 class LimitCounts(NamedTuple):
@@ -107,7 +107,7 @@ def _rate_status(
             room = (limit.tpm - count.tokens, limit.tpm)
             tokens = room if tokens is None or room < tokens else tokens
     if requests is None and tokens is None:
-        return _NO_RATE_LIMITS
+        return NO_RATE_LIMITS
     reset = rate_reset_s(now)
     return RateStatus(
         limit_requests=requests[1] if requests else None,

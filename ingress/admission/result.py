@@ -20,6 +20,7 @@ from schemas.errors import BudgetExceeded, LLMuxError, RateLimited, ServiceUnava
 from schemas.money import format_usd
 
 __all__ = [
+    "NO_RATE_LIMITS",
     "AdmissionResult",
     "BudgetSpend",
     "RateStatus",
@@ -90,7 +91,8 @@ class RateStatus(NamedTuple):
         return headers
 
 
-_NO_RATE_LIMITS = RateStatus()
+NO_RATE_LIMITS = RateStatus()
+"""The status of a request no rpm or tpm limit applies to (no ``x-ratelimit-*`` headers)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,7 +165,7 @@ class AdmissionResult:
 
     reservation: Reservation | None
     refusal: Refusal | None = None
-    rate: RateStatus = _NO_RATE_LIMITS
+    rate: RateStatus = NO_RATE_LIMITS
     soft_budget_crossings: tuple[SoftBudgetCrossing, ...] = ()
 
     @property

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from ledger.bus import Bus, BusMessage, BusUnavailable, LocalBus
+from ledger.bus import Bus, BusMessage, BusUnavailable, Consumer, LocalBus
 from tests.ledger.bus.bus_contract import BusContract, MakeBus, PersistentBusContract
 
 
@@ -189,14 +189,20 @@ async def test_a_durable_resumes_with_its_backlog_after_a_restart(tmp_path: Path
     await bus.aclose()
 
 
-async def test_closing_the_bus_releases_held_publishers() -> None:
+async def _held_publisher() -> tuple[LocalBus, Consumer, asyncio.Future[None]]:
+    """A bus whose ledger is 3 events behind a bound of 1, and a publisher waiting for room."""
     bus = LocalBus(None, max_backlog=1)
     await bus.start()
-    await bus.consumer("ledger", "llmux.>")
+    ledger = await bus.consumer("ledger", "llmux.>")
     await bus.publish(_usage(range(3)))
     waiting = asyncio.ensure_future(bus.wait_for_room())
     await asyncio.sleep(0.01)
     assert not waiting.done()
+    return bus, ledger, waiting
+
+
+async def test_closing_the_bus_releases_held_publishers() -> None:
+    bus, _, waiting = await _held_publisher()
 
     await bus.aclose()
     await asyncio.wait_for(waiting, 5)
@@ -225,13 +231,7 @@ async def test_the_slowest_durable_sets_the_backlog() -> None:
 
 
 async def test_a_durable_that_stops_consuming_stops_holding_publishers_back() -> None:
-    bus = LocalBus(None, max_backlog=1)
-    await bus.start()
-    ledger = await bus.consumer("ledger", "llmux.>")
-    await bus.publish(_usage(range(3)))
-    waiting = asyncio.ensure_future(bus.wait_for_room())
-    await asyncio.sleep(0.01)
-    assert not waiting.done()
+    bus, ledger, waiting = await _held_publisher()
 
     await ledger.aclose()  # e.g. the ledger job ended: its backlog no longer counts
     await asyncio.wait_for(waiting, 5)
