@@ -24,7 +24,9 @@ from schemas.events import (
     RequestRejected,
     UsageRecorded,
     derive_event_id,
+    request_event_id,
 )
+from schemas.ids import time_ordered_uuid
 from schemas.token_usage import TokenUsage
 
 __all__ = ["Accounting", "EventSink", "RequestScope"]
@@ -50,14 +52,17 @@ class BackpressuredSink(EventSink, Protocol):
 class RequestScope:
     """What the accounting and the admission need to know about one request while it runs."""
 
-    __slots__ = ("caller", "end_user", "endpoint", "is_streaming", "model_requested",
-                 "rate_headers", "request_id", "reservation", "started")
+    __slots__ = ("caller", "end_user", "endpoint", "event_key", "is_streaming",
+                 "model_requested", "rate_headers", "request_id", "reservation", "started")
 
     def __init__(
         self, *, request_id: str, caller: Caller, endpoint: str, model_requested: str,
         is_streaming: bool, end_user: str | None = None,
     ) -> None:
         self.request_id = request_id
+        self.event_key = time_ordered_uuid()
+        """What the ids of this request's events derive from: unlike ``request_id`` (the
+        client's ``x-request-id`` when it sent one), drawn by the gateway for this request only."""
         self.caller = caller
         self.endpoint = endpoint
         self.model_requested = model_requested
@@ -177,6 +182,7 @@ class Accounting:
 
     def _publish(self, scope: RequestScope, payload: RequestCompleted | RequestFailed
                  | RequestRejected | UsageRecorded) -> None:
-        self._sink.publish_nowait(
-            EventEnvelope.wrap(payload, actor=scope.caller.actor, request_id=scope.request_id)
-        )
+        self._sink.publish_nowait(EventEnvelope.wrap(
+            payload, actor=scope.caller.actor, request_id=scope.request_id,
+            event_id=request_event_id(scope.event_key, payload.TYPE),
+        ))

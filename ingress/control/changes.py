@@ -9,7 +9,6 @@ one type (deleting a team deletes each of its keys), and none may be mistaken fo
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -51,7 +50,7 @@ class ChangeRecorder:
         change = self._with_revision(change, context)
         envelope = EventEnvelope.wrap(
             change, actor=context.caller.actor, request_id=context.request_id,
-            occurred_at=context.now, event_id=uuid.uuid4(),
+            occurred_at=context.now,
         )
         self._state.apply_change(change, envelope.occurred_at)
         self._sink.publish_nowait(envelope)

@@ -72,6 +72,7 @@ from schemas.events.envelope import (
     decode_envelope,
     derive_event_id,
     encode_envelope,
+    request_event_id,
 )
 from schemas.events.gateway import GatewayStarted
 from schemas.events.request import RequestCompleted, RequestFailed, RequestRejected
@@ -143,6 +144,7 @@ __all__ = [
     "decode_payload",
     "derive_event_id",
     "encode_envelope",
+    "request_event_id",
 ]
 
 _ALL_TYPES: tuple[type[EventPayload], ...] = (

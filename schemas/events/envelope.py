@@ -11,9 +11,12 @@ from __future__ import annotations
 import hashlib
 import uuid
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import ClassVar
 
 import msgspec
+
+from schemas.ids import time_ordered_uuid
 
 __all__ = [
     "EVENT_NAMESPACE",
@@ -22,6 +25,7 @@ __all__ = [
     "decode_envelope",
     "derive_event_id",
     "encode_envelope",
+    "request_event_id",
 ]
 
 EVENT_NAMESPACE = uuid.UUID("6f1c2d3e-8a4b-5c6d-9e0f-112233445566")
@@ -77,11 +81,13 @@ class EventEnvelope(msgspec.Struct, frozen=True, kw_only=True):
         occurred_at: datetime | None = None,
         event_id: uuid.UUID | None = None,
     ) -> EventEnvelope:
-        """Envelope ``payload``; the id derives from ``request_id`` and type when there is one."""
+        """Envelope ``payload`` under ``event_id``, or a new time-ordered id.
+
+        The id is never derived from ``request_id``: that is the client's ``x-request-id`` when
+        it sent one, which it may reuse, and an event whose id repeats is stored once.
+        """
         if event_id is None:
-            event_id = (
-                derive_event_id(request_id, payload.TYPE) if request_id else uuid.uuid4()
-            )
+            event_id = time_ordered_uuid()
         when = occurred_at or datetime.now(UTC)
         return cls(
             id=event_id,
@@ -94,13 +100,31 @@ class EventEnvelope(msgspec.Struct, frozen=True, kw_only=True):
         )
 
 
-def derive_event_id(request_id: str, event_type: str) -> uuid.UUID:
-    """The id of the one event of ``event_type`` that request ``request_id`` can produce.
+def request_event_id(request_key: uuid.UUID, event_type: str) -> uuid.UUID:
+    """The id of the one event of ``event_type`` that the request drawn ``request_key`` can produce.
 
-    Equal to ``uuid.uuid5(EVENT_NAMESPACE, f"{request_id}/{event_type}")``.
+    ``request_key`` is a ``time_ordered_uuid()`` the gateway draws for each request. The id keeps
+    its first 64 bits (the time and version) and mixes the event type into the random rest, so a
+    request's events sort with their time, and publishing one of them twice stores it once.
     """
-    # PERF: uuid5 inlined with the namespace bytes computed once: 2.9 -> 1.9 µs, twice per
-    # request (docs/performance.md, step 6).
+    mixed = request_key.int ^ _type_bits(event_type)
+    return uuid.UUID(int=mixed)
+
+
+@lru_cache(maxsize=256)
+def _type_bits(event_type: str) -> int:
+    """62 bits that differ per event type, placed below the UUID's variant bits."""
+    return int.from_bytes(hashlib.sha1(event_type.encode()).digest()[:8], "big") >> 2
+
+
+def derive_event_id(request_id: str, event_type: str) -> uuid.UUID:
+    """A name-based id: the same ``(request_id, event_type)`` always gives the same id.
+
+    Equal to ``uuid.uuid5(EVENT_NAMESPACE, f"{request_id}/{event_type}")``; for events that must
+    be stored once however often, and by whichever instance, they are reported.
+    """
+    # PERF: uuid5 inlined with the namespace bytes computed once: 2.9 -> 1.9 µs (it was once
+    # called twice per request; docs/performance.md, step 6).
     digest = hashlib.sha1(_NAMESPACE_BYTES + f"{request_id}/{event_type}".encode()).digest()
     return uuid.UUID(bytes=digest[:16], version=5)
 

@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import httpx
+import openai
 import pytest
 
 from tests.e2e.processes import LLMuxProcess, free_port, gateway, wait_until, write_config
@@ -55,6 +56,30 @@ def test_spend_counts_every_request_and_survives_restart(config_path: Path, tmp_
     assert rebuild.proc is not None and rebuild.proc.wait(60) == 0, rebuild.output()
     with gateway(config_path, port, tmp_path / "gateway3.log"):
         assert spend_rows(base_url, MASTER) == live  # row for row
+
+
+def test_requests_sharing_a_client_request_id_are_all_counted(
+        config_path: Path, tmp_path: Path) -> None:
+    """``x-request-id`` is the client's to choose, so it cannot be what makes an event unique.
+
+    Clients reuse it (a retry after a timeout, a constant set by a proxy, or on purpose): if the
+    event ids were derived from it, the ledger would store the second request's usage as a
+    duplicate of the first, and its spend would never be counted.
+    """
+    port = free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    with gateway(config_path, port, tmp_path / "gateway.log"):
+        key, key_id = create_key(base_url, MASTER, key_alias="reused-request-id")
+        client = openai.OpenAI(base_url=f"{base_url}/v1", api_key=key, max_retries=0,
+                               default_headers={"x-request-id": "the-same-id"})
+        sent = Totals()
+        for text in ("first call", "second call, a little longer", "third"):
+            reply = client.chat.completions.with_raw_response.create(
+                model="mock-gpt", messages=[{"role": "user", "content": text}])
+            assert reply.headers["x-request-id"] == "the-same-id"
+            sent.add(reply.parse().usage)
+        live = wait_until(lambda: _rows_when(base_url, key_id, 3))
+        assert spend_totals(live, key_id) == sent
 
 
 def _thread_policies(pid: int) -> dict[int, int]:

@@ -1,4 +1,4 @@
-"""Events: the envelope round-trips byte for byte, ids are idempotent, old versions upcast."""
+"""Events: the envelope round-trips byte for byte, ids are time-ordered, old versions upcast."""
 
 from __future__ import annotations
 
@@ -15,8 +15,10 @@ from schemas.events import (
     decode_payload,
     derive_event_id,
     encode_envelope,
+    request_event_id,
 )
 from schemas.events import envelope as envelope_module
+from schemas.ids import time_ordered_uuid
 
 
 def _usage(**overrides: Any) -> UsageRecorded:
@@ -53,11 +55,21 @@ def test_envelope_round_trips_exactly() -> None:
     assert decode_payload(decoded) == _usage()
 
 
-def test_request_events_have_idempotent_ids() -> None:
+def test_an_event_id_is_time_ordered_and_never_derived_from_the_request_id() -> None:
     first = EventEnvelope.wrap(_usage(), actor="a", request_id="req-7")
     again = EventEnvelope.wrap(_usage(), actor="a", request_id="req-7")
-    assert first.id == again.id == derive_event_id("req-7", "usage.recorded")
-    assert EventEnvelope.wrap(_usage(), actor="a", request_id="req-8").id != first.id
+    assert first.id.version == 7 and first.id != again.id  # a client may reuse its request id
+
+
+def test_request_event_ids_are_one_per_request_and_type_and_keep_the_time_order() -> None:
+    key, later_key = time_ordered_uuid(), time_ordered_uuid()
+    usage = request_event_id(key, "usage.recorded")
+    assert usage == request_event_id(key, "usage.recorded")  # published twice, stored once
+    completed = request_event_id(key, "request.completed")
+    assert len({usage, completed, request_event_id(later_key, "usage.recorded")}) == 3
+    for event_id in (usage, completed):
+        assert event_id.version == 7 and event_id.variant == uuid.RFC_4122
+        assert event_id.int >> 64 == key.int >> 64  # the request's time and version bits
 
 
 def test_derived_ids_are_uuid5_in_the_event_namespace() -> None:
