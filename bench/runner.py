@@ -95,7 +95,8 @@ def load(ctx: BenchContext, opts: BenchOptions, endpoint: Endpoint, model: str, 
     """Warm up, then ``opts.repeat`` measured runs; keeps the run with the median req/s.
 
     Adds the gateway's CPU use and RSS during that run, and every run's req/s under ``repeats``
-    (this VM's runs differ by up to ±30 %, so a median of several is steadier than one).
+    and p99 under ``repeat_p99_ms`` (this VM's runs differ by up to ±30 %, so a median of several
+    is steadier than one, and the spread shows how far to trust it).
     """
     spec = LoadSpec(url=endpoint.url(model), body=body(model, mode == "stream"),
                     headers={**endpoint.headers, "Content-Type": "application/json"},
@@ -111,6 +112,7 @@ def load(ctx: BenchContext, opts: BenchOptions, endpoint: Endpoint, model: str, 
     data = runs[len(runs) // 2]
     if len(runs) > 1:
         data["repeats"] = [r["rps"] for r in runs]
+        data["repeat_p99_ms"] = [r["p99_ms"] for r in runs]
     return data
 
 

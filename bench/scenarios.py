@@ -52,6 +52,13 @@ def _notes(results: dict[str, dict[str, Any]]) -> list[str]:
     return notes
 
 
+def _repeat_notes(results: dict[str, dict[str, Any]]) -> list[str]:
+    """Each run's p99 where a figure is the median of several runs: how far to trust it."""
+    return [f"{name}: {len(r['repeats'])} runs, the median by req/s shown; p99 of each run "
+            f"(ms, in order of req/s): {', '.join(f'{p:.3g}' for p in r['repeat_p99_ms'])}"
+            for name, r in results.items() if r.get("repeat_p99_ms")]
+
+
 def _brief(text: str) -> str:
     """First and last line of an error (the cause and, for a traceback, the exception)."""
     lines = [line.strip() for line in text.splitlines() if line.strip()]
@@ -145,7 +152,8 @@ def scenario_b(ctx: BenchContext, opts: BenchOptions, governed: bool = False) ->
             + [None] * 6 for n, r in results.items()]
     table(f"(b) latency added at concurrency 1 ({opts.latency_b_ms:g} ms upstream)",
           ["target", "p50 ms", "p99 ms", "mean ms", "added p50", "added p99", "req/s", "errors"],
-          rows, ["added = target minus direct-to-upstream, same run", *_notes(results)])
+          rows, ["added = target minus direct-to-upstream, same run", *_repeat_notes(results),
+                 *_notes(results)])
     ratios = _ratios("(b)", results, [("added p50 ms", _pick("added_p50_ms")),
                                       ("added p99 ms", _pick("added_p99_ms")),
                                       ("p50 ms", _pick("p50_ms")), ("p99 ms", _pick("p99_ms"))])
