@@ -57,6 +57,23 @@ def llmux_config(port: int, upstreams: dict[str, int], data_dir: Path,
     return tree
 
 
+def with_overrides(tree: dict[str, Any], settings: list[str]) -> dict[str, Any]:
+    """``tree`` with each ``dotted.key=value`` set (the value read as YAML), for trying settings.
+
+    ``with_overrides(tree, ["ledger.batch_wait=10ms", "bus.max_backlog=null"])``
+    """
+    for setting in settings:
+        path, sep, text = setting.partition("=")
+        if not sep or not path:
+            raise ValueError(f"--set {setting!r}: expected dotted.key=value")
+        *parents, leaf = path.split(".")
+        node = tree
+        for name in parents:
+            node = node.setdefault(name, {})
+        node[leaf] = yaml.safe_load(text)
+    return tree
+
+
 class LLMuxTarget:
     """``python -m ingress.cli serve --config FILE`` pinned to the gateway core."""
 

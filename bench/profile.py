@@ -27,7 +27,7 @@ from pathlib import Path
 import yaml
 
 from bench.driver import LoadSpec, run_load
-from bench.llmux_env import KEY_LIMITS, MASTER_KEY, generate_key, llmux_config
+from bench.llmux_env import KEY_LIMITS, MASTER_KEY, generate_key, llmux_config, with_overrides
 from bench.procs import BenchProcess, ProcessSet, core_busy_seconds
 from bench.runner import body
 from bench.service_affinity import services_on_core
@@ -58,6 +58,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--format", default="raw", choices=["raw", "speedscope", "flamegraph"])
     p.add_argument("--perf", action="store_true",
                    help="sample with Linux perf (C level: kernel, interpreter, libraries) instead")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="a gateway setting, e.g. --set ledger.batch_wait=10ms (repeatable)")
     p.add_argument("--out", type=Path, default=Path("/tmp/llmux-profile.txt"))
     p.add_argument("--keep-logs", action="store_true", help="keep the configs and process logs")
     p.add_argument("--gateway-core", type=int, default=0)
@@ -94,7 +96,7 @@ def _run(args: argparse.Namespace, ctx: BenchContext,
     ports, _ = start_upstreams(ctx, {MODEL: upstream})
     port = free_port()
     config = ctx.workdir / "llmux.yaml"
-    tree = llmux_config(port, ports, ctx.workdir / "data", namespace)
+    tree = with_overrides(llmux_config(port, ports, ctx.workdir / "data", namespace), args.set)
     config.write_text(yaml.safe_dump(tree, sort_keys=False))
     if namespace is not None:
         _spawn(ctx, "ledger", config, args.load_core)

@@ -7,6 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from bench.llmux_env import with_overrides
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -28,3 +32,12 @@ def test_unknown_scenario_is_refused() -> None:
     proc = subprocess.run([sys.executable, "-m", "bench", "--scenario", "z"], cwd=REPO_ROOT,
                           capture_output=True, text=True, timeout=60, check=False)
     assert proc.returncode == 2 and "unknown scenario" in proc.stderr
+
+
+def test_settings_override_the_generated_gateway_config() -> None:
+    tree = {"deployment": {"mode": "standalone"}, "providers": []}
+    with_overrides(tree, ["ledger.batch_wait=10ms", "bus.max_backlog=null", "deployment.mode=x"])
+    assert tree == {"deployment": {"mode": "x"}, "providers": [],
+                    "ledger": {"batch_wait": "10ms"}, "bus": {"max_backlog": None}}
+    with pytest.raises(ValueError, match=r"dotted\.key=value"):
+        with_overrides(tree, ["ledger.batch_wait"])
