@@ -53,7 +53,7 @@ class LedgerConsumer:
         consumer: Consumer,
         *,
         batch_size: int = 500,
-        batch_wait_s: float = 0.02,
+        batch_wait_s: float = 0.01,
         on_recorded: Callable[[], None] | None = None,
         yield_to_requests: bool = False,
     ) -> None:
@@ -121,8 +121,8 @@ class LedgerConsumer:
                 # each batch woke every projection). Under load (a batch of 8 or more), letting
                 # the next batch gather for ``batch_wait_s`` cuts that to ~57 µs per event
                 # (docs/performance.md, step 3). A trickle of events still goes through at once.
-                # The default wait is 20 ms, not 50: a batch's work delays the requests in
-                # flight beside it in standalone mode, in proportion to its size (step 23).
+                # The default wait is 10 ms, not 50: a batch's work delays the requests in
+                # flight beside it in standalone mode, in proportion to its size (steps 23, 25).
                 await _wait(stop, self._batch_wait_s)
 
     async def aclose(self) -> None:

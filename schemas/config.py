@@ -296,11 +296,12 @@ class BusConfig(_Record, frozen=True):
 
 class LedgerConfig(_Record, frozen=True):
     batch_size: int = 500
-    batch_wait: Duration = "20ms"
+    batch_wait: Duration = "10ms"
     """How long a steady stream of events gathers before the ledger records it in one
     transaction. Longer means fewer transactions, but in standalone mode each batch briefly holds
-    up the requests in flight on its core: at concurrency 1, 50 ms batches cost an added p99 of
-    2.0-2.3 ms, 20 ms ones 1.6-2.0 (docs/performance.md, step 23). A full batch never waits.
+    up the requests in flight on its core: at concurrency 1, 20 ms batches cost an added p99 of
+    2.1-2.2 ms, 10 ms ones 1.8-2.0, for ~15 µs more core per request (docs/performance.md,
+    steps 23 and 25). A full batch never waits, so at saturation the wait costs nothing.
     The same value applies to ``llmux ledger`` in distributed mode, where no requests share its
     core: 50 ms there means fewer Postgres transactions and fewer idle polls of the bus."""
 
