@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import uuid
 from typing import Any, ClassVar
 
@@ -53,6 +54,12 @@ def test_envelope_round_trips_exactly() -> None:
     assert decoded == envelope
     assert encode_envelope(decoded) == data
     assert decode_payload(decoded) == _usage()
+
+
+def test_envelopes_are_left_out_of_the_cyclic_garbage_collector() -> None:
+    envelope = EventEnvelope.wrap(_usage(), actor="a", request_id="req-7")
+    assert not gc.is_tracked(envelope)
+    assert not gc.is_tracked(decode_envelope(encode_envelope(envelope)))
 
 
 def test_an_event_id_is_time_ordered_and_never_derived_from_the_request_id() -> None:
