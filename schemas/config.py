@@ -272,9 +272,12 @@ class AdmissionConfig(_Record, frozen=True):
 class BusConfig(_Record, frozen=True):
     """The outbox between the hot path and the bus."""
 
-    outbox_max_events: int = 10_000
+    outbox_max_events: int = 2_000
     """Events held in memory (about 1.3 KB each). Past it, while the bus works but lags,
-    responses wait for it (backpressure); while the bus is down, events go to the spill file."""
+    responses wait for it (backpressure); while the bus is down, events go to the spill file.
+    In steady state fewer than 300 wait even at saturation; the bound only matters when the bus
+    stalls, and then it is memory the process keeps: a 10,000-event outbox filled once during a
+    10-minute run left RSS 10 MiB higher for good (docs/performance.md, step 27)."""
     spill_max_bytes: int = 1024 * 1024 * 1024
     """Size of the local spill file beyond which publishing waits (and says so in a metric)."""
     batch_size: int = 256
