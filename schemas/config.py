@@ -295,6 +295,9 @@ class BusConfig(_Record, frozen=True):
         _check_durations(self, "flush_interval")
         if self.max_backlog is not None and self.max_backlog < 1:
             raise ValueError("max_backlog: expected a positive number of events, or null")
+        if self.outbox_max_events < self.batch_size:
+            raise ValueError(f"outbox_max_events: expected at least bus.batch_size "
+                             f"({self.batch_size}), so that a full batch fits")
 
 
 class LedgerConfig(_Record, frozen=True):

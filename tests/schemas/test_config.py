@@ -85,6 +85,8 @@ providers:
      "providers[0].models[1]: model 'm' is listed twice"),
     ("bus: {max_backlog: 0}\n", "bus.max_backlog: expected a positive number of events"),
     ("bus: {max_backlog: 100}\n", "bus.max_backlog: must be at least ledger.batch_size (500)"),
+    ("bus: {outbox_max_events: 100}\n",
+     "bus.outbox_max_events: expected at least bus.batch_size (256)"),
 ])
 def test_errors_name_the_key_path(text: str, message: str) -> None:
     with pytest.raises(ConfigError) as info:
