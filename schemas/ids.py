@@ -34,9 +34,10 @@ def time_ordered_uuid() -> uuid.UUID:
     edge, instead of inserting into a random leaf each time.
 
     # PERF: event ids are the primary key of the ledger and the message id of the local bus. As
-    # random UUIDs, each event dirtied its own index page, so every 1 KB event cost a 4 KB page
-    # write in the WAL and again at checkpoint: 26 KB written per request at concurrency 1, the
-    # kernel's writeback running on the gateway's core (docs/performance.md, step 24).
+    # random UUIDs, each event dirtied its own index page, so every ~0.6 KB event cost a 4 KB page
+    # write in the WAL and again at checkpoint: 23 KB written per request at concurrency 1 (12 KB
+    # with these ids), the kernel's writeback running on the gateway's core (docs/performance.md,
+    # step 24).
     """
     rand = random.getrandbits(_RAND_A_BITS + _RAND_B_BITS)
     return uuid.UUID(int=(time.time_ns() // 1_000_000) << 80 | _VERSION_7

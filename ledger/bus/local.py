@@ -67,10 +67,11 @@ class LocalBus(Bus):
                 response: past this the publisher goes on, and the backlog grows as it would
                 without a bound.
         """
-        # PERF: the stream's msg_id index takes random ids, so each publish dirties about one
-        # index page per message; pruning every 256 acks instead of 1,024 keeps the index a
-        # quarter as large: bus append 9.5-10.1 -> 8.0-8.4 µs per event at 2,000 events/s
-        # (prune 1.8 -> 2.1; bench.pipeline --parts).
+        # PERF: measured while event ids were random (each publish then dirtied about one msg_id
+        # index page per message): pruning every 256 acks instead of 1,024 kept the index a
+        # quarter as large, bus append 9.5-10.1 -> 8.0-8.4 µs per event at 2,000 events/s
+        # (prune 1.8 -> 2.1; bench.pipeline --parts). Event ids are time-ordered since step 24,
+        # so the index now grows at one end; the interval has not been re-measured since.
         self._path = path
         self._retain = tuple(retain)
         self.ack_wait_s = ack_wait_s

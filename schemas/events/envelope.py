@@ -114,8 +114,7 @@ def request_event_id(request_key: uuid.UUID, event_type: str) -> uuid.UUID:
     its first 64 bits (the time and version) and mixes the event type into the random rest, so a
     request's events sort with their time, and publishing one of them twice stores it once.
     """
-    mixed = request_key.int ^ _type_bits(event_type)
-    return uuid.UUID(int=mixed)
+    return uuid.UUID(int=request_key.int ^ _type_bits(event_type))
 
 
 @lru_cache(maxsize=256)
