@@ -28,12 +28,16 @@ class StartupError(RuntimeError):
     """A process under test did not become ready; the message carries the tail of its log."""
 
 
-def rss_kib(pid: int) -> int:
-    """Resident set size of one process (VmRSS from /proc), 0 if it is gone."""
+def rss_kib(pid: int, field: str = "VmRSS") -> int:
+    """Resident set size of one process from /proc, 0 if it is gone.
+
+    ``field`` may name a part of it: ``RssAnon`` (heap, stacks: what a leak grows) or ``RssFile``
+    (mapped files such as code and libraries, first touched when a rare path first runs).
+    """
     try:
         with open(f"/proc/{pid}/status") as status:
             for line in status:
-                if line.startswith("VmRSS:"):
+                if line.startswith(f"{field}:"):
                     return int(line.split()[1])
     except (FileNotFoundError, ProcessLookupError):
         pass
@@ -64,9 +68,9 @@ def _tree(pid: int) -> list[int]:
     return found
 
 
-def tree_rss_kib(pid: int) -> int:
-    """RSS of a process plus all its descendants."""
-    return sum(rss_kib(p) for p in _tree(pid))
+def tree_rss_kib(pid: int, field: str = "VmRSS") -> int:
+    """RSS (or the part ``field`` names) of a process plus all its descendants."""
+    return sum(rss_kib(p, field) for p in _tree(pid))
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -144,8 +148,8 @@ class BenchProcess:
         raise StartupError(f"{self.name}: {url} not ready after {timeout_s:g}s; log "
                            f"{self.log_path}:\n{self.log_tail()}")
 
-    def rss_kib(self) -> int:
-        return tree_rss_kib(self.pid) if self.alive() else 0
+    def rss_kib(self, field: str = "VmRSS") -> int:
+        return tree_rss_kib(self.pid, field) if self.alive() else 0
 
     def cpu_seconds(self) -> float:
         return tree_cpu_seconds(self.pid) if self.alive() else 0.0

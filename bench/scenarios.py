@@ -19,6 +19,7 @@ from dataclasses import replace
 from typing import Any
 
 from bench.driver import LoadSpec, run_load
+from bench.procs import BenchProcess
 from bench.report import ratio, table, write_json
 from bench.runner import BenchOptions, body, build_targets, load, run_targets
 from bench.targets import BenchContext, Endpoint, start_upstreams
@@ -236,20 +237,27 @@ def scenario_e(ctx: BenchContext, opts: BenchOptions) -> Payload:
     targets = [t for t in build_targets(opts) if t.gateway]
     results = run_targets(ctx, targets, models, lambda ep: _memory(ctx, opts, ep))
     rows = [[n, r["idle_mib"], r["after_warmup_mib"], r["max_under_load_mib"], r["end_mib"],
-             r["growth_mib"], r["growth_mib_per_10min"], r["load"]["requests"],
-             r["load"]["errors"]] if _ok(r) else [n, _status(r)] + [None] * 7
+             r["growth_mib"], r["growth_mib_per_10min"], r["growth_anon_mib"],
+             r["growth_file_mib"], r["load"]["requests"],
+             r["load"]["errors"]] if _ok(r) else [n, _status(r)] + [None] * 9
             for n, r in results.items()]
     table(f"(e) memory (RSS, MiB): {opts.memory_duration_s:g} s of closed-loop load at "
           f"{opts.memory_concurrency} in flight after {opts.memory_warmup_s:g} s warm-up",
           ["target", "idle", "after warm-up", "max under load", "end", "growth",
-           "growth / 10 min", "requests", "errors"], rows,
+           "growth / 10 min", "anon growth", "file growth", "requests", "errors"], rows,
           ["growth = end minus after warm-up; RSS summed over the gateway's process tree",
+           "anon = heap and stacks (where a leak shows); file = mapped code and libraries",
            *_notes(results)])
     ratios = _ratios("(e)", results, [("idle MiB", _pick("idle_mib")),
                                       ("max under load MiB", _pick("max_under_load_mib"))])
     return {"params": {"duration_s": opts.memory_duration_s, "warmup_s": opts.memory_warmup_s,
                        "concurrency": opts.memory_concurrency},
             "results": results, "ratios": ratios}
+
+
+def _rss_mib(proc: BenchProcess) -> tuple[float, float, float]:
+    """RSS and its anonymous and file-backed parts, in MiB (a leak grows the anonymous part)."""
+    return (proc.rss_kib() / 1024, proc.rss_kib("RssAnon") / 1024, proc.rss_kib("RssFile") / 1024)
 
 
 def _memory(ctx: BenchContext, opts: BenchOptions, ep: Endpoint) -> dict[str, Any]:
@@ -259,9 +267,9 @@ def _memory(ctx: BenchContext, opts: BenchOptions, ep: Endpoint) -> dict[str, An
     idle = proc.rss_kib() / 1024
     load(ctx, opts, ep, MODEL, concurrency=opts.memory_concurrency,
          duration_s=opts.memory_warmup_s, warmup_s=0.0)
-    after_warmup = proc.rss_kib() / 1024
+    after_warmup = _rss_mib(proc)
     out: dict[str, Any] = {}
-    samples: list[tuple[float, float]] = []
+    samples: list[tuple[float, float, float, float]] = []
     worker = threading.Thread(target=lambda: out.update(load(
         ctx, opts, ep, MODEL, concurrency=opts.memory_concurrency,
         duration_s=opts.memory_duration_s, warmup_s=0.0)), daemon=True)
@@ -269,16 +277,19 @@ def _memory(ctx: BenchContext, opts: BenchOptions, ep: Endpoint) -> dict[str, An
     worker.start()
     deadline = t0 + opts.memory_duration_s + 120
     while worker.is_alive() and time.monotonic() < deadline:
-        samples.append((time.monotonic() - t0, proc.rss_kib() / 1024))
+        samples.append((round(time.monotonic() - t0, 1), *_rss_mib(proc)))
         worker.join(1.0)
     if not out:
         raise RuntimeError("memory load run did not finish")
-    end = proc.rss_kib() / 1024
-    growth = end - after_warmup
-    return {"idle_mib": idle, "after_warmup_mib": after_warmup,
-            "max_under_load_mib": max((s[1] for s in samples), default=end), "end_mib": end,
+    end = _rss_mib(proc)
+    growth = end[0] - after_warmup[0]
+    return {"idle_mib": idle, "after_warmup_mib": after_warmup[0],
+            "max_under_load_mib": max((s[1] for s in samples), default=end[0]), "end_mib": end[0],
             "growth_mib": growth,
             "growth_mib_per_10min": growth * 600 / max(opts.memory_duration_s, 1.0),
+            "growth_anon_mib": end[1] - after_warmup[1],
+            "growth_file_mib": end[2] - after_warmup[2],
+            "samples_fields": ["t_s", "rss_mib", "anon_mib", "file_mib"],
             "samples": samples[:: max(1, len(samples) // 300)], "load": out}
 
 
