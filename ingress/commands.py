@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import gc
 import json
+import math
 import os
 import signal
 import urllib.error
@@ -15,11 +16,12 @@ import uvicorn
 
 from ingress import processes
 from ingress.app import create_app
+from ingress.draining import SettlingApp
 from ingress.forwarding import forwarding_options
 from ingress.logs import configure_logging
 from ingress.secrets import SecretsError, load_secrets
 from ingress.server_protocol import CoalescingHttpToolsProtocol
-from schemas.config import LLMuxConfig
+from schemas.config import LLMuxConfig, duration_seconds
 
 __all__ = [
     "CommandError",
@@ -47,8 +49,10 @@ def serve(config: LLMuxConfig, args: argparse.Namespace) -> int:
     if config.deployment.mode == "standalone" and not args.config:
         _print_demo_banner(config, host, port)
     server = uvicorn.Server(uvicorn.Config(
-        app, host=host, port=port, loop="uvloop", http=CoalescingHttpToolsProtocol, lifespan="on",
-        access_log=False, log_config=None, timeout_keep_alive=75, server_header=False,
+        SettlingApp(app), host=host, port=port, loop="uvloop", http=CoalescingHttpToolsProtocol,
+        lifespan="on", access_log=False, log_config=None, timeout_keep_alive=75,
+        server_header=False,
+        timeout_graceful_shutdown=math.ceil(duration_seconds(config.server.shutdown_timeout)),
         **forwarding_options(config.server.trusted_proxies),
     ))
     _freeze_startup_heap()

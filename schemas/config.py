@@ -82,9 +82,13 @@ class ServerConfig(_Record, frozen=True):
     """Addresses (or ``*``) of the reverse proxies whose ``X-Forwarded-For`` / ``-Proto`` give
     the client's address (recorded in admin events). Empty: the peer's address is the client's,
     and forwarding headers are ignored (and never parsed)."""
+    shutdown_timeout: Duration = "20s"
+    """After SIGTERM, how long requests in flight (long streams too) get to finish before they are
+    cut. A cut stream is settled and recorded with the usage it had; the default leaves a
+    Kubernetes pod's 30-s grace period 10 s to drain its events."""
 
     def __post_init__(self) -> None:
-        _check_durations(self, "read_timeout", "write_timeout")
+        _check_durations(self, "read_timeout", "write_timeout", "shutdown_timeout")
         for name in ("port", "admin_port"):
             if not 0 <= getattr(self, name) <= 65535:
                 raise ValueError(f"{name}: expected a port number from 0 to 65535")
