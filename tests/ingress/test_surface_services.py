@@ -181,3 +181,16 @@ async def test_scope_names_the_endpoint(surface: Surface) -> None:
                                                                      input="x"),
                                endpoint="embeddings")
     assert isinstance(scope, RequestScope) and not scope.is_streaming
+
+
+async def test_two_requests_with_one_client_request_id_publish_distinct_events(
+        surface: Surface) -> None:
+    """The request id is the client's ``x-request-id`` when it sends one, so clients can repeat
+    it; the bus drops a repeated event id as a duplicate, so the ids must not derive from it."""
+    body = {"model": "mock-gpt", "max_tokens": 100,
+            "messages": [{"role": "user", "content": "Hello"}]}
+    for _ in range(2):
+        scope, chat_body = surface.messages.begin("req-reused", surface.caller, body)
+        await surface.messages.create(scope, chat_body)
+    usages = [e for e in await surface.events(4) if isinstance(e, UsageRecorded)]
+    assert len(usages) == 2  # both on the bus: neither was taken for the other's duplicate
