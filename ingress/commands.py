@@ -19,6 +19,7 @@ from ingress.app import create_app
 from ingress.draining import SettlingApp
 from ingress.forwarding import forwarding_options
 from ingress.logs import configure_logging
+from ingress.read_deadline import http_protocol
 from ingress.secrets import SecretsError, load_secrets
 from ingress.server_protocol import CoalescingHttpToolsProtocol
 from schemas.config import LLMuxConfig, duration_seconds
@@ -49,7 +50,7 @@ def serve(config: LLMuxConfig, args: argparse.Namespace) -> int:
     if config.deployment.mode == "standalone" and not args.config:
         _print_demo_banner(config, host, port)
     server = uvicorn.Server(uvicorn.Config(
-        SettlingApp(app), host=host, port=port, loop="uvloop", http=CoalescingHttpToolsProtocol,
+        SettlingApp(app), host=host, port=port, loop="uvloop", http=_http_protocol(config),
         lifespan="on", access_log=False, log_config=None, timeout_keep_alive=75,
         server_header=False,
         timeout_graceful_shutdown=math.ceil(duration_seconds(config.server.shutdown_timeout)),
@@ -58,6 +59,11 @@ def serve(config: LLMuxConfig, args: argparse.Namespace) -> int:
     _freeze_startup_heap()
     server.run()
     return 0 if server.started else 1
+
+
+def _http_protocol(config: LLMuxConfig) -> type[CoalescingHttpToolsProtocol]:
+    read_timeout_s = duration_seconds(config.server.read_timeout)
+    return http_protocol(read_timeout_s) if read_timeout_s > 0 else CoalescingHttpToolsProtocol
 
 
 def _freeze_startup_heap() -> None:

@@ -75,7 +75,12 @@ class ServerConfig(_Record, frozen=True):
     admin_port: int = 0
     """Serve the management API on its own port when non-zero, else on ``port`` (admin auth)."""
     read_timeout: Duration = "30s"
+    """How long a client gets to send a whole request, headers and body, from its first byte;
+    later it gets a 408 and its connection is closed. ``0`` turns the deadline off."""
     write_timeout: Duration = "120s"
+    """Accepted from the original gateway's files, not enforced: a cap on a whole response would
+    cut long streams. Upstream calls are bounded by each provider's ``timeout`` and
+    ``stream_stall_timeout``."""
     max_body_bytes: int = 8 * 1024 * 1024
     """Request bodies larger than this get a 413 before they are read."""
     trusted_proxies: list[str] = []

@@ -9,6 +9,7 @@ raising an error is a statement of *what* went wrong and rendering is never a de
     │   ├── ContextLengthExceeded (400, code context_length_exceeded)
     │   └── ContentPolicyViolation (400, code content_policy_violation)
     ├── PayloadTooLarge (413 invalid_request_error)
+    ├── RequestTimeout (408 invalid_request_error; the client did not send its request in time)
     ├── AuthenticationFailed (401 authentication_error)
     ├── PermissionDenied (403 permission_error)
     ├── NotFound (404 not_found_error)
@@ -45,6 +46,7 @@ __all__ = [
     "PayloadTooLarge",
     "PermissionDenied",
     "RateLimited",
+    "RequestTimeout",
     "ServiceUnavailable",
     "UpstreamAuthError",
     "UpstreamConnectError",
@@ -118,6 +120,12 @@ class PayloadTooLarge(LLMuxError):
     status = 413
     type = "invalid_request_error"
     default_code = "request_too_large"
+
+
+class RequestTimeout(LLMuxError):
+    status = 408
+    type = "invalid_request_error"
+    default_code = "request_timeout"
 
 
 class AuthenticationFailed(LLMuxError):
