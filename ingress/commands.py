@@ -18,6 +18,7 @@ from ingress import processes
 from ingress.app import create_app
 from ingress.draining import SettlingApp
 from ingress.forwarding import forwarding_options
+from ingress.heap import fix_mmap_threshold
 from ingress.logs import configure_logging
 from ingress.read_deadline import http_protocol
 from ingress.secrets import SecretsError, load_secrets
@@ -56,7 +57,7 @@ def serve(config: LLMuxConfig, args: argparse.Namespace) -> int:
         timeout_graceful_shutdown=math.ceil(duration_seconds(config.server.shutdown_timeout)),
         **forwarding_options(config.server.trusted_proxies),
     ))
-    _freeze_startup_heap()
+    _prepare_heap_for_a_long_run()
     server.run()
     return 0 if server.started else 1
 
@@ -64,6 +65,12 @@ def serve(config: LLMuxConfig, args: argparse.Namespace) -> int:
 def _http_protocol(config: LLMuxConfig) -> type[CoalescingHttpToolsProtocol]:
     read_timeout_s = duration_seconds(config.server.read_timeout)
     return http_protocol(read_timeout_s) if read_timeout_s > 0 else CoalescingHttpToolsProtocol
+
+
+def _prepare_heap_for_a_long_run() -> None:
+    """Fix malloc's mmap threshold (``ingress.heap``), then freeze what was built so far."""
+    fix_mmap_threshold()
+    _freeze_startup_heap()
 
 
 def _freeze_startup_heap() -> None:
@@ -80,14 +87,14 @@ def _freeze_startup_heap() -> None:
 
 def ledger(config: LLMuxConfig, args: argparse.Namespace) -> int:
     configure_logging(config.logging)
-    _freeze_startup_heap()
+    _prepare_heap_for_a_long_run()
     asyncio.run(_until_signalled(processes.run_ledger, config))
     return 0
 
 
 def projector(config: LLMuxConfig, args: argparse.Namespace) -> int:
     configure_logging(config.logging)
-    _freeze_startup_heap()
+    _prepare_heap_for_a_long_run()
     asyncio.run(_until_signalled(processes.run_projector, config))
     return 0
 

@@ -92,8 +92,13 @@ class ServerConfig(_Record, frozen=True):
     cut. A cut stream is settled and recorded with the usage it had; the default leaves a
     Kubernetes pod's 30-s grace period 10 s to drain its events."""
 
+    heap_trim_interval: Duration = "30s"
+    """How often the gateway hands the memory malloc holds free back to the kernel (glibc only;
+    ``0`` never): without it RSS keeps the largest heap a burst of traffic ever needed."""
+
     def __post_init__(self) -> None:
-        _check_durations(self, "read_timeout", "write_timeout", "shutdown_timeout")
+        _check_durations(self, "read_timeout", "write_timeout", "shutdown_timeout",
+                         "heap_trim_interval")
         for name in ("port", "admin_port"):
             if not 0 <= getattr(self, name) <= 65535:
                 raise ValueError(f"{name}: expected a port number from 0 to 65535")
