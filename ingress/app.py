@@ -42,7 +42,7 @@ from ingress.routing_control import RoutingControl
 from ingress.runtime import build_runtime
 from ingress.secrets import load_secrets
 from router_engine import Router, uses_shared_stats
-from schemas.config import LLMuxConfig
+from schemas.config import LLMuxConfig, duration_seconds
 
 __all__ = ["create_app"]
 
@@ -69,7 +69,8 @@ def create_app(config: LLMuxConfig) -> falcon.asgi.App[Any, Any]:
     context = RequestContextMiddleware(registry, PUBLIC_PATHS | {config.metrics.path})
     admin_app = _management_app(config, management, context) if config.server.admin_port else None
     listener = (AdminListener(admin_app, config.server.host, config.server.admin_port,
-                              config.server.trusted_proxies)
+                              config.server.trusted_proxies,
+                              duration_seconds(config.server.read_timeout))
                 if admin_app is not None else None)
     lifecycle = Lifecycle(runtime, feed, management.keys, router, secrets, listener, seeder, gate)
 

@@ -22,7 +22,6 @@ from ingress.heap import fix_mmap_threshold
 from ingress.logs import configure_logging
 from ingress.read_deadline import http_protocol
 from ingress.secrets import SecretsError, load_secrets
-from ingress.server_protocol import CoalescingHttpToolsProtocol
 from schemas.config import LLMuxConfig, duration_seconds
 
 __all__ = [
@@ -51,7 +50,8 @@ def serve(config: LLMuxConfig, args: argparse.Namespace) -> int:
     if config.deployment.mode == "standalone" and not args.config:
         _print_demo_banner(config, host, port)
     server = uvicorn.Server(uvicorn.Config(
-        SettlingApp(app), host=host, port=port, loop="uvloop", http=_http_protocol(config),
+        SettlingApp(app), host=host, port=port, loop="uvloop",
+        http=http_protocol(duration_seconds(config.server.read_timeout)),
         lifespan="on", access_log=False, log_config=None, timeout_keep_alive=75,
         server_header=False,
         timeout_graceful_shutdown=math.ceil(duration_seconds(config.server.shutdown_timeout)),
@@ -60,11 +60,6 @@ def serve(config: LLMuxConfig, args: argparse.Namespace) -> int:
     _prepare_heap_for_a_long_run()
     server.run()
     return 0 if server.started else 1
-
-
-def _http_protocol(config: LLMuxConfig) -> type[CoalescingHttpToolsProtocol]:
-    read_timeout_s = duration_seconds(config.server.read_timeout)
-    return http_protocol(read_timeout_s) if read_timeout_s > 0 else CoalescingHttpToolsProtocol
 
 
 def _prepare_heap_for_a_long_run() -> None:

@@ -93,7 +93,12 @@ class _ReadDeadlineProtocol(CoalescingHttpToolsProtocol):
 
 
 def http_protocol(read_timeout_s: float) -> type[CoalescingHttpToolsProtocol]:
-    """The protocol class to pass as uvicorn's ``http``, with its own ``ReadDeadlines``."""
+    """The protocol class to pass as uvicorn's ``http``, with its own ``ReadDeadlines``.
+
+    A ``read_timeout_s`` of 0 (or less) turns the deadline off: no bookkeeping per request at all.
+    """
+    if read_timeout_s <= 0:
+        return CoalescingHttpToolsProtocol
 
     class GatewayHttpProtocol(_ReadDeadlineProtocol):
         deadlines = ReadDeadlines(read_timeout_s)

@@ -6,7 +6,9 @@ only the management routes (plus liveness). Both apps share every object (the co
 the outbox), so a change made on the admin port is in force on the main port at once, and there is
 one process to deploy. The admin port can then be kept off the public network.
 
-The socket is bound before the server starts, so a port in use is a startup error naming it.
+The socket is bound before the server starts, so a port in use is a startup error naming it. The
+listener speaks the main port's HTTP protocol, ``server.read_timeout`` included: an admin port kept
+off the public network is still one a stuck client could otherwise hold open.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import uvicorn
 
 from ingress.forwarding import forwarding_options
 from ingress.processes import StartupError
+from ingress.read_deadline import http_protocol
 
 __all__ = ["AdminListener"]
 
@@ -38,11 +41,13 @@ class _EmbeddedServer(uvicorn.Server):
 class AdminListener:
     """Serves ``app`` on ``host:port`` from :meth:`start` until :meth:`aclose`."""
 
-    def __init__(self, app: Any, host: str, port: int, trusted_proxies: list[str]) -> None:
+    def __init__(self, app: Any, host: str, port: int, trusted_proxies: list[str],
+                 read_timeout_s: float = 0.0) -> None:
         self._app = app
         self._host = host
         self._port = port
         self._trusted_proxies = trusted_proxies
+        self._read_timeout_s = read_timeout_s
         self._server: _EmbeddedServer | None = None
         self._task: asyncio.Task[None] | None = None
 
@@ -54,7 +59,8 @@ class AdminListener:
         """
         sock = self._bind()
         config = uvicorn.Config(self._app, lifespan="off", log_config=None, access_log=False,
-                                timeout_keep_alive=75,
+                                timeout_keep_alive=75, server_header=False,
+                                http=http_protocol(self._read_timeout_s),
                                 **forwarding_options(self._trusted_proxies))
         self._server = _EmbeddedServer(config)
         self._task = asyncio.create_task(self._server.serve(sockets=[sock]), name="admin-port")

@@ -18,17 +18,24 @@ BODY = json.dumps({"model": "mock-gpt", "messages": [{"role": "user", "content":
 
 
 @pytest.fixture(scope="module")
-def port(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
+def ports(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, int]]:
+    """The main port and the admin port of one gateway."""
     folder = tmp_path_factory.mktemp("read-timeout")
+    admin_port = free_port()
     config_path = write_config(folder / "llmux.yaml", {
         "deployment": {"mode": "standalone", "data_dir": str(folder / "data")},
         "auth": {"master_key": "sk-master-read-timeout"},
-        "server": {"read_timeout": "1s"},
+        "server": {"read_timeout": "1s", "admin_port": admin_port},
         "providers": [{"name": "mock", "type": "mock", "models": ["mock-gpt"]}],
     })
     port = free_port()
     with gateway(config_path, port, folder / "gateway.log"):
-        yield port
+        yield port, admin_port
+
+
+@pytest.fixture
+def port(ports: tuple[int, int]) -> int:
+    return ports[0]
 
 
 def _request(body: bytes, declared_length: int | None = None) -> bytes:
@@ -65,6 +72,14 @@ def test_a_request_not_sent_in_time_gets_a_408_and_the_connection_closes(
     assert body["error"] == {
         "message": "The request was not received within 1 s (server.read_timeout); send it again.",
         "type": "invalid_request_error", "param": None, "code": "request_timeout"}
+
+
+def test_the_admin_port_has_the_same_deadline(ports: tuple[int, int]) -> None:
+    with socket.create_connection(("127.0.0.1", ports[1])) as sock:
+        sock.sendall(b"POST /key/generate HTTP/1.1\r\nhost: llmux\r\ncontent-len")
+        status, body = _status_and_body(_read_until_closed(sock))
+    assert status == 408
+    assert body["error"]["code"] == "request_timeout"  # type: ignore[index]
 
 
 def test_an_idle_keep_alive_connection_is_not_a_late_request(port: int) -> None:
