@@ -6,6 +6,7 @@ written to be safe (see ``schemas.errors``).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sys
 from datetime import UTC, datetime
@@ -14,9 +15,11 @@ import orjson
 
 from schemas.config import LoggingConfig
 
-__all__ = ["configure_logging"]
+__all__ = ["JsonFormatter", "ShutdownCutsAreWarnings", "configure_logging"]
 
-_STANDARD_ATTRIBUTES = frozenset(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime"}
+# NOTE: uvicorn adds ``color_message`` (its message with terminal colour codes) to some records.
+_STANDARD_ATTRIBUTES = frozenset(vars(logging.makeLogRecord({})).keys()) | {
+    "message", "asctime", "color_message"}
 
 
 class JsonFormatter(logging.Formatter):
@@ -35,6 +38,34 @@ class JsonFormatter(logging.Formatter):
         return orjson.dumps(entry, default=str).decode()
 
 
+class ShutdownCutsAreWarnings(logging.Filter):
+    """Report the requests cut at the end of ``server.shutdown_timeout`` as warnings, not crashes.
+
+    uvicorn cancels the requests still running when the grace ends and logs each as "Exception in
+    ASGI application" with a traceback at error level: every rolling restart with a long stream in
+    flight would page someone. The cut is the configured behaviour, and the stream is settled and
+    recorded (``ingress.draining``), so it gets one warning line. uvicorn cancels a request's task
+    at no other time, so a ``CancelledError`` there is always such a cut.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.msg == "Cancel %s running task(s), timeout graceful shutdown exceeded":
+            _as_warning(record, "server.shutdown_timeout is over: cutting %s request(s) in flight")
+        elif (record.msg == "Exception in ASGI application\n" and record.exc_info
+              and isinstance(record.exc_info[1], asyncio.CancelledError)):
+            _as_warning(record, "a request still running at the end of server.shutdown_timeout "
+                                "was cut")
+        return True
+
+
+def _as_warning(record: logging.LogRecord, msg: str) -> None:
+    """Rewrite ``record`` in place: the same arguments, a new message, no traceback."""
+    record.levelno, record.levelname = logging.WARNING, "WARNING"
+    record.msg = msg
+    record.exc_info = record.exc_text = None
+    record.__dict__.pop("color_message", None)
+
+
 def configure_logging(config: LoggingConfig) -> None:
     handler = logging.StreamHandler(sys.stderr)
     if config.json:
@@ -44,3 +75,6 @@ def configure_logging(config: LoggingConfig) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(config.level.upper())
+    uvicorn_errors = logging.getLogger("uvicorn.error")
+    if not any(isinstance(f, ShutdownCutsAreWarnings) for f in uvicorn_errors.filters):
+        uvicorn_errors.addFilter(ShutdownCutsAreWarnings())
