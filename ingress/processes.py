@@ -12,6 +12,7 @@ import contextlib
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+from ingress.heap import heap_trim_job
 from ledger import Bus, BusUnavailable, LedgerApp, LedgerConsumer, NatsBus, open_ledger
 from projections import ProjectionRunner, open_projection, open_projections
 from schemas.config import LLMuxConfig, duration_seconds
@@ -136,7 +137,7 @@ async def run_ledger(config: LLMuxConfig, stop: asyncio.Event) -> None:
         raise StartupError(str(exc)) from None
     app = _open_ledger(config)
     try:
-        await _ledger_job(config, bus, app)(stop)
+        await _trimming_the_heap(config, _ledger_job(config, bus, app), stop)
     finally:
         app.close()
         with contextlib.suppress(BusUnavailable):
@@ -146,7 +147,22 @@ async def run_ledger(config: LLMuxConfig, stop: asyncio.Event) -> None:
 async def run_projector(config: LLMuxConfig, stop: asyncio.Event) -> None:
     """``llmux projector``: event store → read models, until ``stop``."""
     app = _open_ledger(config)
-    await _projector_job(_runners(config, app), app)(stop)
+    await _trimming_the_heap(config, _projector_job(_runners(config, app), app), stop)
+
+
+async def _trimming_the_heap(config: LLMuxConfig, job: Job, stop: asyncio.Event) -> None:
+    """Run ``job`` until ``stop`` with the heap trimmed every ``server.heap_trim_interval``.
+
+    A process of its own holds its event batches' buffers as the gateway does (``ingress.heap``).
+    """
+    trimmer = heap_trim_job(duration_seconds(config.server.heap_trim_interval))
+    trims = asyncio.ensure_future(trimmer(stop)) if trimmer is not None else None
+    try:
+        await job(stop)
+    finally:
+        if trims is not None:
+            trims.cancel()
+            await asyncio.gather(trims, return_exceptions=True)
 
 
 def rebuild_projection(config: LLMuxConfig, name: str) -> int:

@@ -93,8 +93,9 @@ class ServerConfig(_Record, frozen=True):
     Kubernetes pod's 30-s grace period 10 s to drain its events."""
 
     heap_trim_interval: Duration = "30s"
-    """How often the gateway hands the memory malloc holds free back to the kernel (glibc only;
-    ``0`` never): without it RSS keeps the largest heap a burst of traffic ever needed."""
+    """How often the gateway (and ``llmux ledger`` and ``llmux projector``) hands the memory
+    malloc holds free back to the kernel (glibc only; ``0`` never): without it RSS keeps the
+    largest heap a burst of traffic ever needed."""
 
     def __post_init__(self) -> None:
         _check_durations(self, "read_timeout", "write_timeout", "shutdown_timeout",

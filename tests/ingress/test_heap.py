@@ -9,7 +9,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from ingress import heap, processes
 from ingress.heap import heap_trim_job, malloc_trim
+from schemas.config_loader import parse_config
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -122,3 +126,24 @@ async def test_the_job_stops_when_told_and_an_interval_of_zero_makes_none() -> N
     await asyncio.wait_for(running, 5)
     assert trims == []  # stopped before its first interval was up
     assert heap_trim_job(0, lambda: None) is None
+
+
+async def test_the_projector_process_trims_its_heap_until_stopped(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``llmux projector`` (and ``llmux ledger``, through the same wrapper) trims as the gateway."""
+    trims: list[int] = []
+    monkeypatch.setattr(heap, "malloc_trim", lambda: lambda: trims.append(1))
+    config = parse_config(f"deployment: {{mode: standalone, data_dir: '{tmp_path}'}}\n"
+                          "server: {heap_trim_interval: 20ms}\n", {})
+    stop = asyncio.Event()
+    running = asyncio.ensure_future(processes.run_projector(config, stop))
+    for _ in range(500):
+        if len(trims) >= 2 or running.done():
+            break
+        await asyncio.sleep(0.01)
+    stop.set()
+    await asyncio.wait_for(running, 10)
+    assert len(trims) >= 2
+    trimmed = len(trims)
+    await asyncio.sleep(0.1)
+    assert len(trims) == trimmed  # no trimming left behind once the process has stopped
