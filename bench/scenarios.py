@@ -234,18 +234,25 @@ def scenario_d(ctx: BenchContext, opts: BenchOptions) -> Payload:
 
 def scenario_e(ctx: BenchContext, opts: BenchOptions) -> Payload:
     models = {MODEL: UpstreamOptions(latency_s=0.0)}
-    targets = [t for t in build_targets(opts) if t.gateway]
+    # NOTE: a variant (llmux-dist: the gateway and its ledger process) only when named in full.
+    variants = [t for t in build_targets(opts, governed=True) if t.name in opts.targets]
+    targets = [t for t in build_targets(opts) + variants if t.gateway]
     results = run_targets(ctx, targets, models, lambda ep: _memory(ctx, opts, ep))
     rows = [[n, r["idle_mib"], r["after_warmup_mib"], r["max_under_load_mib"], r["end_mib"],
              r["growth_mib"], r["growth_mib_per_10min"], r["growth_anon_mib"],
              r["growth_file_mib"], r["load"]["requests"],
              r["load"]["errors"]] if _ok(r) else [n, _status(r)] + [None] * 9
             for n, r in results.items()]
+    rows += [[helper, h["idle_mib"], h["after_warmup_mib"], h["max_under_load_mib"],
+              h["end_mib"], h["growth_mib"], h["growth_mib_per_10min"], h["growth_anon_mib"],
+              h["growth_file_mib"], None, None]
+             for r in results.values() if _ok(r) for helper, h in r["helpers"].items()]
     table(f"(e) memory (RSS, MiB): {opts.memory_duration_s:g} s of closed-loop load at "
           f"{opts.memory_concurrency} in flight after {opts.memory_warmup_s:g} s warm-up",
           ["target", "idle", "after warm-up", "max under load", "end", "growth",
            "growth / 10 min", "anon growth", "file growth", "requests", "errors"], rows,
           ["growth = end minus after warm-up; RSS summed over the gateway's process tree",
+           "a row named <target>-ledger-<port>: that target's `llmux ledger` process, same run",
            "anon = heap and stacks (where a leak shows); file = mapped code and libraries",
            *_notes(results)])
     ratios = _ratios("(e)", results, [("idle MiB", _pick("idle_mib")),
@@ -261,15 +268,20 @@ def _rss_mib(proc: BenchProcess) -> tuple[float, float, float]:
 
 
 def _memory(ctx: BenchContext, opts: BenchOptions, ep: Endpoint) -> dict[str, Any]:
-    proc = ep.process
-    assert proc is not None
+    """The gateway's memory over the run; each helper's (the distributed ledger) under ``helpers``.
+
+    The helpers are sampled the same way because they run as long as the gateway does: a process
+    that creeps is a pod that gets OOM-killed, whichever process it is.
+    """
+    assert ep.process is not None
+    procs = [ep.process, *ep.helpers]
     time.sleep(2.0)
-    idle = proc.rss_kib() / 1024
+    idle = [proc.rss_kib() / 1024 for proc in procs]
     load(ctx, opts, ep, MODEL, concurrency=opts.memory_concurrency,
          duration_s=opts.memory_warmup_s, warmup_s=0.0)
-    after_warmup = _rss_mib(proc)
+    after_warmup = [_rss_mib(proc) for proc in procs]
     out: dict[str, Any] = {}
-    samples: list[tuple[float, float, float, float]] = []
+    samples: list[list[tuple[float, float, float, float]]] = [[] for _ in procs]
     worker = threading.Thread(target=lambda: out.update(load(
         ctx, opts, ep, MODEL, concurrency=opts.memory_concurrency,
         duration_s=opts.memory_duration_s, warmup_s=0.0)), daemon=True)
@@ -277,11 +289,22 @@ def _memory(ctx: BenchContext, opts: BenchOptions, ep: Endpoint) -> dict[str, An
     worker.start()
     deadline = t0 + opts.memory_duration_s + 120
     while worker.is_alive() and time.monotonic() < deadline:
-        samples.append((round(time.monotonic() - t0, 1), *_rss_mib(proc)))
+        t_s = round(time.monotonic() - t0, 1)
+        for proc, proc_samples in zip(procs, samples, strict=True):
+            proc_samples.append((t_s, *_rss_mib(proc)))
         worker.join(1.0)
     if not out:
         raise RuntimeError("memory load run did not finish")
-    end = _rss_mib(proc)
+    summaries = [_memory_summary(opts, idle[i], after_warmup[i], samples[i], _rss_mib(proc))
+                 for i, proc in enumerate(procs)]
+    return {**summaries[0], "load": out,
+            "helpers": {proc.name: summary
+                        for proc, summary in zip(ep.helpers, summaries[1:], strict=True)}}
+
+
+def _memory_summary(opts: BenchOptions, idle: float, after_warmup: tuple[float, float, float],
+                    samples: list[tuple[float, float, float, float]],
+                    end: tuple[float, float, float]) -> dict[str, Any]:
     growth = end[0] - after_warmup[0]
     return {"idle_mib": idle, "after_warmup_mib": after_warmup[0],
             "max_under_load_mib": max((s[1] for s in samples), default=end[0]), "end_mib": end[0],
@@ -290,7 +313,7 @@ def _memory(ctx: BenchContext, opts: BenchOptions, ep: Endpoint) -> dict[str, An
             "growth_anon_mib": end[1] - after_warmup[1],
             "growth_file_mib": end[2] - after_warmup[2],
             "samples_fields": ["t_s", "rss_mib", "anon_mib", "file_mib"],
-            "samples": samples[:: max(1, len(samples) // 300)], "load": out}
+            "samples": samples[:: max(1, len(samples) // 300)]}
 
 
 def scenario_f(ctx: BenchContext, opts: BenchOptions) -> Payload:
