@@ -19,11 +19,11 @@ from ingress.auth import KeyRegistry
 from ingress.budget_seeding import BudgetSeeder
 from ingress.chat import ChatService
 from ingress.control import ControlState
-from ingress.control.admin_server import AdminListener
 from ingress.control.api import ManagementAPI
 from ingress.control.feed import AdminFeed
 from ingress.errors import install_error_handlers
 from ingress.lifecycle import Lifecycle
+from ingress.listener import Listener
 from ingress.messages import MessagesService
 from ingress.metrics import GatewayMetrics, MetricsResource
 from ingress.middleware import RequestContextMiddleware
@@ -68,9 +68,9 @@ def create_app(config: LLMuxConfig) -> falcon.asgi.App[Any, Any]:
     feed = AdminFeed(registry.state, runtime.bus, runtime.subject_prefix, runtime.queries)
     context = RequestContextMiddleware(registry, PUBLIC_PATHS | {config.metrics.path})
     admin_app = _management_app(config, management, context) if config.server.admin_port else None
-    listener = (AdminListener(admin_app, config.server.host, config.server.admin_port,
-                              config.server.trusted_proxies,
-                              duration_seconds(config.server.read_timeout))
+    listener = (Listener(admin_app, config.server.host, config.server.admin_port,
+                         port_name="admin port", trusted_proxies=config.server.trusted_proxies,
+                         read_timeout_s=duration_seconds(config.server.read_timeout))
                 if admin_app is not None else None)
     lifecycle = Lifecycle(runtime, feed, management.keys, router, secrets, listener, seeder, gate)
 
@@ -122,7 +122,7 @@ def _management_app(config: LLMuxConfig, management: ManagementAPI,
     """The app served on ``server.admin_port``: the management API and liveness only.
 
     Its lifespan is not run: the main app's ``Lifecycle`` starts and stops it (see
-    ``ingress.control.admin_server``).
+    ``ingress.listener``).
     """
     app: falcon.asgi.App[Any, Any] = falcon.asgi.App(middleware=[context], cors_enable=False)
     install_error_handlers(app)

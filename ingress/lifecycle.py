@@ -18,13 +18,13 @@ from typing import Any
 from ingress.admission_gate import AdmissionGate
 from ingress.auth import Caller
 from ingress.budget_seeding import BudgetSeeder
-from ingress.control.admin_server import AdminListener
 from ingress.control.changes import ChangeContext
 from ingress.control.feed import AdminFeed
 from ingress.control.keys import KeyManagement
-from ingress.processes import StartupError
+from ingress.listener import Listener
 from ingress.runtime import Runtime
 from ingress.secrets import GatewaySecrets
+from ingress.startup import StartupError
 from ledger import BusUnavailable
 from router_engine import Router, warm_tokenizers
 from schemas.management import KeyGenerateRequest
@@ -38,7 +38,7 @@ class Lifecycle:
     """Falcon middleware that only implements the lifespan hooks."""
 
     def __init__(self, runtime: Runtime, feed: AdminFeed, keys: KeyManagement, router: Router,
-                 secrets: GatewaySecrets, admin_listener: AdminListener | None = None,
+                 secrets: GatewaySecrets, admin_listener: Listener | None = None,
                  seeder: BudgetSeeder | None = None, gate: AdmissionGate | None = None) -> None:
         self._runtime = runtime
         self._seeder = seeder

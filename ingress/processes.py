@@ -13,6 +13,9 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from ingress.heap import heap_trim_job
+from ingress.ledger_status import ledger_status_app
+from ingress.listener import Listener
+from ingress.startup import StartupError
 from ledger import Bus, BusUnavailable, LedgerApp, LedgerConsumer, NatsBus, open_ledger
 from projections import ProjectionRunner, open_projection, open_projections
 from schemas.config import LLMuxConfig, duration_seconds
@@ -32,10 +35,6 @@ Job = Callable[[asyncio.Event], Awaitable[None]]
 ProcessMain = Callable[[LLMuxConfig, asyncio.Event], Awaitable[None]]
 
 LEDGER_CONSUMER = "ledger"
-
-
-class StartupError(RuntimeError):
-    """A dependency is missing or unreachable at startup; the message names it."""
 
 
 def database_url(config: LLMuxConfig) -> str:
@@ -62,20 +61,34 @@ def _runners(config: LLMuxConfig, app: LedgerApp) -> list[ProjectionRunner]:
     return ProjectionRunner.sharing_reads(app, projections)
 
 
-def _ledger_job(config: LLMuxConfig, bus: Bus, app: LedgerApp,
-                on_recorded: Callable[[], None] | None = None, *,
-                yield_to_requests: bool = False) -> Job:
+async def _open_ledger_consumer(config: LLMuxConfig, bus: Bus, app: LedgerApp,
+                                on_recorded: Callable[[], None] | None = None, *,
+                                yield_to_requests: bool = False) -> LedgerConsumer:
+    consumer = await bus.consumer(LEDGER_CONSUMER, f"{config.nats.subject_prefix}.>")
+    return LedgerConsumer(
+        app, consumer, batch_size=config.ledger.batch_size,
+        batch_wait_s=duration_seconds(config.ledger.batch_wait), on_recorded=on_recorded,
+        yield_to_requests=yield_to_requests,
+    )
+
+
+def _consuming(ledger_consumer: LedgerConsumer) -> Job:
     async def run(stop: asyncio.Event) -> None:
-        consumer = await bus.consumer(LEDGER_CONSUMER, f"{config.nats.subject_prefix}.>")
-        ledger_consumer = LedgerConsumer(
-            app, consumer, batch_size=config.ledger.batch_size,
-            batch_wait_s=duration_seconds(config.ledger.batch_wait), on_recorded=on_recorded,
-            yield_to_requests=yield_to_requests,
-        )
         try:
             await ledger_consumer.run(stop)
         finally:
             await ledger_consumer.aclose()
+
+    return run
+
+
+def _ledger_job(config: LLMuxConfig, bus: Bus, app: LedgerApp,
+                on_recorded: Callable[[], None] | None = None, *,
+                yield_to_requests: bool = False) -> Job:
+    async def run(stop: asyncio.Event) -> None:
+        ledger_consumer = await _open_ledger_consumer(config, bus, app, on_recorded,
+                                                      yield_to_requests=yield_to_requests)
+        await _consuming(ledger_consumer)(stop)
 
     return run
 
@@ -136,9 +149,18 @@ async def run_ledger(config: LLMuxConfig, stop: asyncio.Event) -> None:
     except BusUnavailable as exc:
         raise StartupError(str(exc)) from None
     app = _open_ledger(config)
+    status: Listener | None = None
     try:
-        await _trimming_the_heap(config, _ledger_job(config, bus, app), stop)
+        ledger_consumer = await _open_ledger_consumer(config, bus, app)
+        if config.ledger.http_port:
+            status = Listener(ledger_status_app(ledger_consumer, bus, app, config.metrics.path),
+                              config.server.host, config.ledger.http_port,
+                              port_name="ledger.http_port")
+            await status.start()
+        await _trimming_the_heap(config, _consuming(ledger_consumer), stop)
     finally:
+        if status is not None:
+            await status.aclose()
         app.close()
         with contextlib.suppress(BusUnavailable):
             await bus.aclose()

@@ -21,8 +21,9 @@ from ingress import processes
 from ingress.admission import Admission, MemoryAdmission, RedisAdmission
 from ingress.admission_gate import admission_readiness
 from ingress.heap import heap_trim_job
-from ingress.processes import Job, StartupError
+from ingress.processes import Job
 from ingress.resources.health import ReadinessCheck
+from ingress.startup import StartupError
 from ledger import Bus, BusUnavailable, LocalBus, NatsBus, Outbox
 from projections import KeyRecord, open_queries
 from router_engine import StatsStore, stats_store_from_config

@@ -72,6 +72,9 @@ class LedgerConsumer:
         """Valid envelopes that were already stored (redeliveries)."""
         self.rejected = 0
         """Messages that were not valid envelopes (logged and acked)."""
+        self.waiting_for: str | None = None
+        """Why the last batch could not be recorded or acked (retried): the bus or the store is
+        unavailable. ``None`` while the consumer keeps up."""
 
     async def run_once(self) -> int:
         """Fetch one batch, record it, ack it; returns how many messages were handled (0: idle).
@@ -110,7 +113,9 @@ class LedgerConsumer:
             try:
                 handled = await self.run_once()
                 delay_s = _RETRY_MIN_S
+                self.waiting_for = None
             except (BusUnavailable, LedgerUnavailable) as exc:
+                self.waiting_for = str(exc)
                 _log.warning("ledger consumer waiting: %s; retrying in %.1fs", exc, delay_s)
                 await _wait(stop, delay_s)
                 delay_s = min(delay_s * 2, _RETRY_MAX_S)
@@ -124,6 +129,15 @@ class LedgerConsumer:
                 # The default wait is 10 ms, not 50: a batch's work delays the requests in
                 # flight beside it in standalone mode, in proportion to its size (steps 23, 25).
                 await _wait(stop, self._batch_wait_s)
+
+    async def lag(self) -> int | None:
+        """Events on the bus this ledger has yet to record and ack (``None``: the bus cannot
+        tell). A round trip to the bus: for metrics and probes.
+
+        Raises:
+            BusUnavailable: the bus cannot be reached.
+        """
+        return await self._consumer.pending()
 
     async def aclose(self) -> None:
         """Stop the writer thread (after the batch in progress) and close the bus consumer."""

@@ -326,8 +326,15 @@ class LedgerConfig(_Record, frozen=True):
     The same value applies to ``llmux ledger`` in distributed mode, where no requests share its
     core: 50 ms there means fewer Postgres transactions and fewer idle polls of the bus."""
 
+    http_port: int = 0
+    """Where ``llmux ledger`` serves ``/health/live``, ``/health/ready`` and ``/metrics`` (its lag
+    behind the bus among them), on ``server.host``; ``0``: nowhere. Unused in standalone mode,
+    where the gateway's own metrics show the backlog."""
+
     def __post_init__(self) -> None:
         _check_durations(self, "batch_wait")
+        if not 0 <= self.http_port <= 65535:
+            raise ValueError("http_port: expected a port number from 0 to 65535")
 
 
 class MetricsConfig(_Record, frozen=True):

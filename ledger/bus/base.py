@@ -64,6 +64,17 @@ class Consumer(ABC):
     async def aclose(self) -> None:
         """Release resources; the durable position survives."""
 
+    async def pending(self) -> int | None:
+        """Messages on this consumer's filter not yet acked (delivered or not): how far behind
+        its reader is. ``None`` where the bus does not keep the count per consumer.
+
+        A round trip on a remote bus: for metrics and probes, never per message.
+
+        Raises:
+            BusUnavailable: the bus cannot be reached.
+        """
+        return None
+
 
 class Bus(ABC):
     """Where events go after the hot path hands them over, and where the ledger reads them."""

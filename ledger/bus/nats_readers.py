@@ -158,6 +158,12 @@ class NatsDurableConsumer(_PullReader):
         for delivery in deliveries:
             self._unacked[delivery.sequence] = _message(delivery)
 
+    async def pending(self) -> int:
+        with translated("NATS consumer info failed"):
+            info = await self._js.consumer_info(self._settings.stream, self._name,
+                                                timeout=self._settings.request_timeout_s)
+        return (info.num_pending or 0) + (info.num_ack_pending or 0)
+
     async def ack(self, deliveries: Sequence[Delivery]) -> None:
         with translated("NATS ack failed"):
             for delivery in deliveries:

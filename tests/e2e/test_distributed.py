@@ -7,12 +7,16 @@ tests kill the ledger with SIGKILL, or run their own nats-server and stop it, wh
 from __future__ import annotations
 
 import contextlib
+import json
 import subprocess
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.e2e.processes import LLMuxProcess, free_port, gateway, wait_until, write_config
 from tests.e2e.spend import Totals, create_key, send_requests, spend_rows, spend_totals
@@ -20,8 +24,9 @@ from tests.e2e.spend import Totals, create_key, send_requests, spend_rows, spend
 MASTER = "sk-master-distributed"
 
 
-def _config(tmp_path: Path, namespace: str, database_url: str, nats_url: str) -> Path:
-    return write_config(tmp_path / "llmux.yaml", {
+def _config(tmp_path: Path, namespace: str, database_url: str, nats_url: str,
+            **sections: Any) -> Path:
+    return write_config(tmp_path / "llmux.yaml", sections | {
         "deployment": {"mode": "distributed", "data_dir": str(tmp_path / "data")},
         "auth": {"master_key": MASTER, "hash_secret": "test-hash-secret"},
         # NOTE: a short ack wait, so what a SIGKILLed ledger had fetched is redelivered quickly.
@@ -120,3 +125,58 @@ def test_nats_outage_loses_no_event(tmp_path: Path, namespace: str, postgres_dat
                                                stderr=subprocess.DEVNULL)
         send_requests(base_url, key, 3, sent)
         _wait_for_spend(base_url, key_id, sent, timeout_s=60)
+
+
+def test_the_ledger_serves_its_health_and_how_far_behind_it_is(
+        tmp_path: Path, namespace: str, postgres_database: str, own_nats: dict[str, Any]) -> None:
+    """What an orchestrator probes and an operator graphs of ``llmux ledger`` (ledger.http_port)."""
+    status_url = f"http://127.0.0.1:{free_port()}"
+    config = _config(tmp_path, namespace, postgres_database, own_nats["url"],
+                     ledger={"http_port": int(status_url.rsplit(":", 1)[1])})
+    port = free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    with gateway(config, port, tmp_path / "gw.log"):
+        key, _ = create_key(base_url, MASTER)
+        sent = Totals()
+        send_requests(base_url, key, 4, sent)  # waiting on the bus before the ledger starts
+        ledger = _start(tmp_path, config, "ledger")
+        try:
+            ledger.wait_http(f"{status_url}/health/ready")
+            metrics = wait_until(lambda: _caught_up(status_url, sent.requests))
+            assert metrics["llmux_ledger_position"] >= metrics["llmux_ledger_recorded_events_total"]
+            assert metrics["llmux_ledger_waiting"] == 0
+
+            own_nats["process"].terminate()
+            own_nats["process"].wait(10)
+            ready = wait_until(lambda: _not_ready(status_url))
+            assert ready["checks"]["bus"] == "unavailable"
+            assert ready["checks"]["database"] == "ok"
+            assert "llmux_ledger_lag_events" not in _ledger_metrics(status_url)  # unknown now
+            assert ledger.proc is not None and ledger.proc.poll() is None  # alive, waiting
+            assert urllib.request.urlopen(f"{status_url}/health/live", timeout=5).status == 200
+        finally:
+            ledger.stop()
+
+
+def _ledger_metrics(status_url: str) -> dict[str, float]:
+    with urllib.request.urlopen(f"{status_url}/metrics", timeout=5) as response:
+        text = response.read().decode()
+    return {sample.name: sample.value for family in text_string_to_metric_families(text)
+            for sample in family.samples if sample.name.startswith("llmux_ledger_")}
+
+
+def _caught_up(status_url: str, requests: int) -> dict[str, float] | None:
+    """The ledger's metrics once it has recorded at least ``requests`` events and has no lag."""
+    metrics = _ledger_metrics(status_url)
+    if metrics.get("llmux_ledger_lag_events") != 0:
+        return None
+    return metrics if metrics["llmux_ledger_recorded_events_total"] >= requests else None
+
+
+def _not_ready(status_url: str) -> dict[str, Any] | None:
+    try:
+        urllib.request.urlopen(f"{status_url}/health/ready", timeout=5)
+    except urllib.error.HTTPError as exc:
+        if exc.code == 503:
+            return dict(json.loads(exc.read()))
+    return None

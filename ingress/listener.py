@@ -1,14 +1,15 @@
-"""The management API on its own port (``server.admin_port``): a second listener in this process.
+"""A second HTTP listener inside a process whose event loop is already running.
 
 ``llmux serve`` runs one uvicorn server for the main port. When an admin port is configured, the
-gateway's lifespan starts a second uvicorn server on the same event loop, serving an app that holds
-only the management routes (plus liveness). Both apps share every object (the control state,
-the outbox), so a change made on the admin port is in force on the main port at once, and there is
-one process to deploy. The admin port can then be kept off the public network.
+gateway's lifespan starts one of these on the same event loop, serving an app that holds only the
+management routes (plus liveness). Both apps share every object (the control state, the outbox),
+so a change made on the admin port is in force on the main port at once, and there is one process
+to deploy; the admin port can be kept off the public network. ``llmux ledger`` serves its health
+and metrics the same way (``ledger.http_port``).
 
 The socket is bound before the server starts, so a port in use is a startup error naming it. The
-listener speaks the main port's HTTP protocol, ``server.read_timeout`` included: an admin port kept
-off the public network is still one a stuck client could otherwise hold open.
+listener speaks the main port's HTTP protocol, ``server.read_timeout`` included: a port kept off
+the public network is still one a stuck client could otherwise hold open.
 """
 
 from __future__ import annotations
@@ -22,10 +23,10 @@ from typing import Any
 import uvicorn
 
 from ingress.forwarding import forwarding_options
-from ingress.processes import StartupError
 from ingress.read_deadline import http_protocol
+from ingress.startup import StartupError
 
-__all__ = ["AdminListener"]
+__all__ = ["Listener"]
 
 _START_TIMEOUT_S = 10.0
 
@@ -38,15 +39,19 @@ class _EmbeddedServer(uvicorn.Server):
         yield
 
 
-class AdminListener:
-    """Serves ``app`` on ``host:port`` from :meth:`start` until :meth:`aclose`."""
+class Listener:
+    """Serves ``app`` on ``host:port`` from :meth:`start` until :meth:`aclose`.
 
-    def __init__(self, app: Any, host: str, port: int, trusted_proxies: list[str],
-                 read_timeout_s: float = 0.0) -> None:
+    ``port_name`` names the port in startup errors ("admin port": "cannot listen on admin port N").
+    """
+
+    def __init__(self, app: Any, host: str, port: int, *, port_name: str,
+                 trusted_proxies: list[str] | None = None, read_timeout_s: float = 0.0) -> None:
         self._app = app
+        self._port_name = port_name
         self._host = host
         self._port = port
-        self._trusted_proxies = trusted_proxies
+        self._trusted_proxies = trusted_proxies or []
         self._read_timeout_s = read_timeout_s
         self._server: _EmbeddedServer | None = None
         self._task: asyncio.Task[None] | None = None
@@ -63,12 +68,13 @@ class AdminListener:
                                 http=http_protocol(self._read_timeout_s),
                                 **forwarding_options(self._trusted_proxies))
         self._server = _EmbeddedServer(config)
-        self._task = asyncio.create_task(self._server.serve(sockets=[sock]), name="admin-port")
+        self._task = asyncio.create_task(self._server.serve(sockets=[sock]),
+                                         name=f"listener-{self._port}")
         loop = asyncio.get_running_loop()
         deadline = loop.time() + _START_TIMEOUT_S
         while not self._server.started:
             if self._task.done() or loop.time() > deadline:
-                raise StartupError(f"the admin API did not start on port {self._port}")
+                raise StartupError(f"the server on {self._port_name} {self._port} did not start")
             await asyncio.sleep(0.01)
 
     async def aclose(self) -> None:
@@ -88,6 +94,7 @@ class AdminListener:
             sock.listen(2048)
         except OSError as exc:
             sock.close()
-            raise StartupError(f"cannot listen on admin port {self._port}: {exc}") from None
+            raise StartupError(
+                f"cannot listen on {self._port_name} {self._port}: {exc}") from None
         sock.set_inheritable(True)
         return sock
