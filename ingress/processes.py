@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 from ingress.heap import heap_trim_job
-from ingress.ledger_status import ledger_status_app
 from ingress.listener import Listener
 from ingress.startup import StartupError
+from ingress.worker_status import ledger_status_app, projector_status_app
 from ledger import Bus, BusUnavailable, LedgerApp, LedgerConsumer, NatsBus, open_ledger
 from projections import ProjectionRunner, open_projection, open_projections
 from schemas.config import LLMuxConfig, duration_seconds
@@ -149,18 +150,12 @@ async def run_ledger(config: LLMuxConfig, stop: asyncio.Event) -> None:
     except BusUnavailable as exc:
         raise StartupError(str(exc)) from None
     app = _open_ledger(config)
-    status: Listener | None = None
     try:
         ledger_consumer = await _open_ledger_consumer(config, bus, app)
-        if config.ledger.http_port:
-            status = Listener(ledger_status_app(ledger_consumer, bus, app, config.metrics.path),
-                              config.server.host, config.ledger.http_port,
-                              port_name="ledger.http_port")
-            await status.start()
-        await _trimming_the_heap(config, _consuming(ledger_consumer), stop)
+        status = ledger_status_app(ledger_consumer, bus, app, config.metrics.path)
+        async with _serving(config, status, config.ledger.http_port, "ledger.http_port"):
+            await _trimming_the_heap(config, _consuming(ledger_consumer), stop)
     finally:
-        if status is not None:
-            await status.aclose()
         app.close()
         with contextlib.suppress(BusUnavailable):
             await bus.aclose()
@@ -169,7 +164,26 @@ async def run_ledger(config: LLMuxConfig, stop: asyncio.Event) -> None:
 async def run_projector(config: LLMuxConfig, stop: asyncio.Event) -> None:
     """``llmux projector``: event store → read models, until ``stop``."""
     app = _open_ledger(config)
-    await _trimming_the_heap(config, _projector_job(_runners(config, app), app), stop)
+    runners = _runners(config, app)
+    status = projector_status_app(runners, app, config.metrics.path)
+    async with _serving(config, status, config.projector.http_port, "projector.http_port"):
+        await _trimming_the_heap(config, _projector_job(runners, app), stop)
+
+
+@contextlib.asynccontextmanager
+async def _serving(config: LLMuxConfig, status: Any, port: int, port_name: str
+                   ) -> AsyncIterator[None]:
+    """Serve a process's ``status`` app on ``port`` for the duration (not at all for port 0)."""
+    if not port:
+        yield
+        return
+    listener = Listener(status, config.server.host, port, port_name=port_name,
+                        read_timeout_s=duration_seconds(config.server.read_timeout))
+    await listener.start()
+    try:
+        yield
+    finally:
+        await listener.aclose()
 
 
 async def _trimming_the_heap(config: LLMuxConfig, job: Job, stop: asyncio.Event) -> None:

@@ -68,6 +68,11 @@ class ProjectionRunner:
         """Whether ``wake`` was ever called: then something announces new events."""
         self._wake_through: int | None = None
         """``log.recorded_through()`` at the last wake: what a pass it starts must read."""
+        self.applied_through: int | None = None
+        """The last position applied, as of the last pass (``None`` before the first)."""
+        self.waiting_for: str | None = None
+        """Why the last pass failed (the ledger or the view's store is unavailable; retried).
+        ``None`` while passes succeed."""
         # NOTE: the projection's own thread: its store connection is used by one thread only.
         self._worker = ThreadPoolExecutor(
             max_workers=1, thread_name_prefix=f"projection-{projection.name}"
@@ -128,6 +133,7 @@ class ProjectionRunner:
                 woken = False
                 try:
                     await loop.run_in_executor(self._worker, self._catch_up, through)
+                    self.waiting_for = None
                     retry_s = self._poll_interval_s
                     idle_s = max(retry_s, _WOKEN_POLL_S) if self._woken else retry_s
                 except ProjectionConflict as exc:
@@ -135,6 +141,7 @@ class ProjectionRunner:
                               self.projection.name, exc)
                     continue
                 except (LedgerUnavailable, StoreUnavailable) as exc:
+                    self.waiting_for = str(exc)
                     _log.warning("projection %s waiting: %s", self.projection.name, exc)
                     retry_s = idle_s = min(max(retry_s * 2, 0.1), _RETRY_MAX_S)
                 woken = await self._idle(stopped, idle_s)
@@ -168,6 +175,7 @@ class ProjectionRunner:
         if events:
             tracking = Tracking(self.projection.name, previous, events[-1][0])
             self.projection.process_batch(events, tracking)
+        self.applied_through = events[-1][0] if events else previous
         return len(events)
 
 

@@ -337,6 +337,16 @@ class LedgerConfig(_Record, frozen=True):
             raise ValueError("http_port: expected a port number from 0 to 65535")
 
 
+class ProjectorConfig(_Record, frozen=True):
+    http_port: int = 0
+    """Where ``llmux projector`` serves ``/health/live``, ``/health/ready`` and ``/metrics`` (each
+    projection's lag behind the ledger among them), on ``server.host``; ``0``: nowhere."""
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.http_port <= 65535:
+            raise ValueError("http_port: expected a port number from 0 to 65535")
+
+
 class MetricsConfig(_Record, frozen=True):
     enabled: bool = True
     path: str = "/metrics"
@@ -367,6 +377,7 @@ class LLMuxConfig(_Record, frozen=True):
     admission: AdmissionConfig = AdmissionConfig()
     bus: BusConfig = BusConfig()
     ledger: LedgerConfig = LedgerConfig()
+    projector: ProjectorConfig = ProjectorConfig()
     metrics: MetricsConfig = MetricsConfig()
     tracing: TracingConfig = TracingConfig()
     logging: LoggingConfig = LoggingConfig()

@@ -158,11 +158,52 @@ def test_the_ledger_serves_its_health_and_how_far_behind_it_is(
             ledger.stop()
 
 
-def _ledger_metrics(status_url: str) -> dict[str, float]:
+def test_the_projector_serves_its_health_and_each_projections_lag(
+        tmp_path: Path, namespace: str, postgres_database: str, nats_url: str) -> None:
+    status_port = free_port()
+    config = _config(tmp_path, namespace, postgres_database, nats_url,
+                     projector={"http_port": status_port})
+    status_url = f"http://127.0.0.1:{status_port}"
+    port = free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    with _workers(tmp_path, config) as workers, gateway(config, port, tmp_path / "gw.log"):
+        workers["projector"].wait_http(f"{status_url}/health/ready")
+        key, key_id = create_key(base_url, MASTER)
+        sent = Totals()
+        send_requests(base_url, key, 5, sent)
+        _wait_for_spend(base_url, key_id, sent)
+
+        metrics = wait_until(lambda: _projections_current(status_url))
+        ledger_position = metrics["llmux_ledger_position"]
+        assert ledger_position >= sent.requests  # every request's events are in the ledger
+        assert metrics[("llmux_projection_position", "spend")] == ledger_position
+        assert metrics[("llmux_projection_waiting", "spend")] == 0
+        with urllib.request.urlopen(f"{status_url}/health/ready", timeout=5) as response:
+            ready = json.loads(response.read())
+        assert ready["checks"]["projection:spend"] == "ok"
+        assert ready["checks"]["database"] == "ok"
+
+
+def _metric_samples(status_url: str) -> dict[Any, float]:
+    """``name`` or ``(name, projection)`` → value, for LLMux's own samples."""
     with urllib.request.urlopen(f"{status_url}/metrics", timeout=5) as response:
         text = response.read().decode()
-    return {sample.name: sample.value for family in text_string_to_metric_families(text)
-            for sample in family.samples if sample.name.startswith("llmux_ledger_")}
+    return {(sample.name, sample.labels["projection"]) if "projection" in sample.labels
+            else sample.name: sample.value
+            for family in text_string_to_metric_families(text) for sample in family.samples
+            if sample.name.startswith("llmux_")}
+
+
+def _projections_current(status_url: str) -> dict[Any, float] | None:
+    metrics = _metric_samples(status_url)
+    lags = [value for name, value in metrics.items()
+            if isinstance(name, tuple) and name[0] == "llmux_projection_lag_positions"]
+    return metrics if lags and all(lag == 0 for lag in lags) else None
+
+
+def _ledger_metrics(status_url: str) -> dict[str, float]:
+    return {name: value for name, value in _metric_samples(status_url).items()
+            if isinstance(name, str) and name.startswith("llmux_ledger_")}
 
 
 def _caught_up(status_url: str, requests: int) -> dict[str, float] | None:
