@@ -81,7 +81,27 @@ def create_app(config: LLMuxConfig) -> falcon.asgi.App[Any, Any]:
     install_error_handlers(app)
     install_anthropic_errors(app, ANTHROPIC_PATHS)
     max_body = config.server.max_body_bytes
-    service = ChatService(router, accounting, gate)
+    _add_api_surface(app, ChatService(router, accounting, gate), router, max_body)
+    if admin_app is None:
+        management.install(app, max_body)
+        app.add_route("/spend/keys", SpendByKey(runtime.queries))
+    else:
+        admin_app.add_route("/spend/keys", SpendByKey(runtime.queries))
+    control = RoutingControl(router, strategy=config.routing.strategy,
+                             is_shared=uses_shared_stats(config))
+    control_app = app if admin_app is None else admin_app  # NOTE: management lives on admin_port
+    control_app.add_route("/control/deployments", Deployments(control))
+    control_app.add_route("/control/deployments/cooldown", DeploymentCooldown(control, max_body))
+    if config.metrics.enabled:
+        app.add_route(config.metrics.path, MetricsResource(metrics))
+    app.add_route("/health/live", Liveness())
+    app.add_route("/health/ready", Readiness(runtime.readiness_checks()))
+    return app
+
+
+def _add_api_surface(app: falcon.asgi.App[Any, Any], service: ChatService, router: Router,
+                     max_body: int) -> None:
+    """The OpenAI and Anthropic endpoints, each under ``/v1`` and without it."""
     messages = Messages(MessagesService(service, router), max_body)
     surface = {
         "/chat/completions": ChatCompletions(service, max_body),
@@ -100,21 +120,6 @@ def create_app(config: LLMuxConfig) -> falcon.asgi.App[Any, Any]:
         app.add_route(f"{prefix}/messages/count_tokens", messages, suffix="count_tokens")
         app.add_route(f"{prefix}/models", models)
         app.add_route(f"{prefix}/models/{{model_id:path}}", models, suffix="item")
-    if admin_app is None:
-        management.install(app, max_body)
-        app.add_route("/spend/keys", SpendByKey(runtime.queries))
-    else:
-        admin_app.add_route("/spend/keys", SpendByKey(runtime.queries))
-    control = RoutingControl(router, strategy=config.routing.strategy,
-                             is_shared=uses_shared_stats(config))
-    control_app = app if admin_app is None else admin_app  # NOTE: management lives on admin_port
-    control_app.add_route("/control/deployments", Deployments(control))
-    control_app.add_route("/control/deployments/cooldown", DeploymentCooldown(control, max_body))
-    if config.metrics.enabled:
-        app.add_route(config.metrics.path, MetricsResource(metrics))
-    app.add_route("/health/live", Liveness())
-    app.add_route("/health/ready", Readiness(runtime.readiness_checks()))
-    return app
 
 
 def _management_app(config: LLMuxConfig, management: ManagementAPI,
