@@ -26,6 +26,7 @@ __all__ = [
     "ProcessMain",
     "StartupError",
     "database_url",
+    "nats_bus",
     "rebuild_projection",
     "run_ledger",
     "run_projector",
@@ -42,6 +43,14 @@ def database_url(config: LLMuxConfig) -> str:
     if not config.database.url:
         raise StartupError("database.url (or DB_HOST) must be set in distributed mode")
     return config.database.url
+
+
+def nats_bus(config: LLMuxConfig) -> NatsBus:
+    """The distributed bus as ``nats`` configures it (not started)."""
+    return NatsBus(config.nats.url, stream=config.nats.stream,
+                   subject_prefix=config.nats.subject_prefix,
+                   ack_wait_s=duration_seconds(config.nats.ack_wait),
+                   max_age_s=duration_seconds(config.nats.max_age))
 
 
 def _open_ledger(config: LLMuxConfig) -> LedgerApp:
@@ -142,9 +151,7 @@ def standalone_jobs(config: LLMuxConfig, bus: Bus) -> list[Job]:
 
 async def run_ledger(config: LLMuxConfig, stop: asyncio.Event) -> None:
     """``llmux ledger``: NATS → event store, until ``stop``."""
-    bus = NatsBus(config.nats.url, stream=config.nats.stream,
-                  subject_prefix=config.nats.subject_prefix,
-                  ack_wait_s=duration_seconds(config.nats.ack_wait))
+    bus = nats_bus(config)
     try:
         await bus.start()
     except BusUnavailable as exc:

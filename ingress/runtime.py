@@ -111,8 +111,7 @@ def build_runtime(config: LLMuxConfig) -> Runtime:
     data_dir.mkdir(parents=True, exist_ok=True)
     prefix = config.nats.subject_prefix
     if config.is_distributed:
-        bus: Bus = NatsBus(config.nats.url, stream=config.nats.stream, subject_prefix=prefix,
-                           ack_wait_s=duration_seconds(config.nats.ack_wait))
+        bus: Bus = processes.nats_bus(config)
         queries = open_queries(postgres_url=processes.database_url(config))
         jobs: list[Job] = []
         spill = data_dir / f"outbox-{config.server.port}.spill"

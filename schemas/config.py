@@ -253,9 +253,15 @@ class NatsConfig(_Record, frozen=True):
     subject_prefix: str = "llmux"
     ack_wait: Duration = "30s"
     """How long a fetched, unacked message waits before redelivery (after a consumer crashed)."""
+    max_age: Duration = "0s"
+    """How long JetStream keeps an event (the stream's ``max_age``); ``0``: forever. Every event
+    is in Postgres once the ledger has recorded it, and a starting gateway reads admin state from
+    the projections before it replays the admin events still on the stream, so a bound only has
+    to outlast the longest the ledger and the projector could be down: past it, events they have
+    not read are gone. Applied to the stream by every process at start."""
 
     def __post_init__(self) -> None:
-        _check_durations(self, "ack_wait")
+        _check_durations(self, "ack_wait", "max_age")
         if duration_seconds(self.ack_wait) < 1:
             raise ValueError("ack_wait: expected at least 1s (a batch must be recorded within it)")
 

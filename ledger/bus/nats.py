@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
+from dataclasses import replace
 
 from nats.aio.client import Client
 from nats.js import JetStreamContext
@@ -51,6 +52,7 @@ class NatsBus(Bus):
         ack_wait_s: float = 30.0,
         max_pending_publishes: int = 4000,
         consumer_check_interval_s: float = 5.0,
+        max_age_s: float = 0.0,
     ) -> None:
         """Configure; nothing connects before ``start()``.
 
@@ -66,6 +68,8 @@ class NatsBus(Bus):
             max_pending_publishes: window of published messages awaiting their ack.
             consumer_check_interval_s: how often an idle reader checks that its consumer still
                 exists (and recreates it where it left off if not).
+            max_age_s: the stream's ``max_age``: the server removes messages older than this
+                (0: never). Set on the stream at ``start()``, also when it already exists.
         """
         self._url = url
         self._stream = stream
@@ -74,6 +78,7 @@ class NatsBus(Bus):
         self._connect_timeout_s = connect_timeout_s
         self._reconnect_wait_s = reconnect_wait_s
         self._max_pending = max_pending_publishes
+        self._max_age_s = max_age_s
         self._settings = ReaderSettings(
             stream=stream,
             request_timeout_s=request_timeout_s,
@@ -166,17 +171,30 @@ class NatsBus(Bus):
         js = self._connected_js()
         with translated(f"cannot create JetStream stream {self._stream}"):
             try:
-                await js.stream_info(self._stream)
+                info = await js.stream_info(self._stream)
             except NotFoundError:
                 await js.add_stream(
                     StreamConfig(
                         name=self._stream,
                         subjects=[f"{self._prefix}.>"],
                         storage=StorageType.FILE,
-                        duplicate_window=_DUPLICATE_WINDOW_S,
+                        duplicate_window=self._duplicate_window_s(),
+                        max_age=self._max_age_s,
                     )
                 )
                 _log.info("created JetStream stream %s for %s.>", self._stream, self._prefix)
+                return
+            if (info.config.max_age or 0.0) != self._max_age_s:
+                await js.update_stream(replace(info.config, max_age=self._max_age_s,
+                                               duplicate_window=self._duplicate_window_s()))
+                _log.info("JetStream stream %s now keeps messages for %s s (0: forever)",
+                          self._stream, f"{self._max_age_s:g}")
+
+    def _duplicate_window_s(self) -> float:
+        """JetStream refuses a duplicate window longer than the stream's ``max_age``."""
+        if self._max_age_s:
+            return min(_DUPLICATE_WINDOW_S, self._max_age_s)
+        return _DUPLICATE_WINDOW_S
 
     async def _raise_refused(self, failures: list[Exception], total: int) -> None:
         first = failures[0]

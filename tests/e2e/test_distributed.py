@@ -6,6 +6,7 @@ tests kill the ledger with SIGKILL, or run their own nats-server and stop it, wh
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import subprocess
@@ -15,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import nats
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -26,7 +28,16 @@ MASTER = "sk-master-distributed"
 
 def _config(tmp_path: Path, namespace: str, database_url: str, nats_url: str,
             **sections: Any) -> Path:
-    return write_config(tmp_path / "llmux.yaml", sections | {
+    """The test's config; each of ``sections`` is merged into the section of that name."""
+    tree = _base_config(tmp_path, namespace, database_url, nats_url)
+    for name, section in sections.items():
+        tree[name] = tree.get(name, {}) | section
+    return write_config(tmp_path / "llmux.yaml", tree)
+
+
+def _base_config(tmp_path: Path, namespace: str, database_url: str, nats_url: str
+                 ) -> dict[str, Any]:
+    return {
         "deployment": {"mode": "distributed", "data_dir": str(tmp_path / "data")},
         "auth": {"master_key": MASTER, "hash_secret": "test-hash-secret"},
         # NOTE: a short ack wait, so what a SIGKILLed ledger had fetched is redelivered quickly.
@@ -35,7 +46,7 @@ def _config(tmp_path: Path, namespace: str, database_url: str, nats_url: str,
         "database": {"url": database_url},
         "providers": [{"name": "mock", "type": "mock", "models": ["mock-gpt"],
                        "mock": {"stream_chunks": 3}}],
-    })
+    }
 
 
 def _start(tmp_path: Path, config: Path, name: str) -> LLMuxProcess:
@@ -125,6 +136,34 @@ def test_nats_outage_loses_no_event(tmp_path: Path, namespace: str, postgres_dat
                                                stderr=subprocess.DEVNULL)
         send_requests(base_url, key, 3, sent)
         _wait_for_spend(base_url, key_id, sent, timeout_s=60)
+
+
+def test_a_gateway_started_after_the_events_expired_knows_every_key(
+        tmp_path: Path, namespace: str, postgres_database: str, nats_url: str) -> None:
+    """``nats.max_age`` bounds NATS's disk: admin events expire, the projections remember them."""
+    config = _config(tmp_path, namespace, postgres_database, nats_url, nats={"max_age": "2s"})
+    port = free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    with _workers(tmp_path, config):
+        with gateway(config, port, tmp_path / "gw.log"):
+            key, key_id = create_key(base_url, MASTER)
+            sent = Totals()
+            send_requests(base_url, key, 3, sent)
+            _wait_for_spend(base_url, key_id, sent)
+        wait_until(lambda: _stored_messages(nats_url, namespace.upper()) == 0, timeout_s=30)
+        with gateway(config, port, tmp_path / "gw2.log"):
+            send_requests(base_url, key, 2, sent)  # the key, created before, still works
+            _wait_for_spend(base_url, key_id, sent)
+
+
+def _stored_messages(nats_url: str, stream: str) -> int:
+    async def count() -> int:
+        connection = await nats.connect(nats_url)
+        try:
+            return int((await connection.jetstream().stream_info(stream)).state.messages)
+        finally:
+            await connection.close()
+    return asyncio.run(count())
 
 
 def test_the_ledger_serves_its_health_and_how_far_behind_it_is(

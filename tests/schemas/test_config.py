@@ -74,6 +74,7 @@ providers:
     ("server: {prot: 1}\n", "server.prot: unknown key"),
     ("server: {read_timeout: 3x}\n", "server.read_timeout: expected a duration"),
     ("ledger: {http_port: 70000}\n", "ledger.http_port: expected a port number"),
+    ("nats: {max_age: a week}\n", "nats.max_age: expected a duration"),
     ("projector: {http_port: -1}\n", "projector.http_port: expected a port number"),
     ("routing: {strategy: fastest}\n", "routing.strategy: invalid enum value 'fastest'"),
     ("providers:\n  - {name: a, type: openai, models: [{name: m, rpm: many}]}\n",

@@ -166,3 +166,31 @@ async def test_a_durable_knows_how_far_behind_it_is(nats_url: str, namespace: st
                 break
             await asyncio.sleep(0.02)
         assert await consumer.pending() == 2
+
+
+async def test_max_age_bounds_the_stream_also_when_it_already_exists(
+        nats_url: str, namespace: str) -> None:
+    """Without it JetStream keeps every event forever, beside Postgres, until its disk fills."""
+    async with nats_buses(nats_url, namespace) as make:
+        forever = await make()
+        await forever.publish([BusMessage(f"{namespace}.usage.recorded", b"0", "u0")])
+        assert await _stream_max_age_and_count(nats_url, namespace.upper()) == (0.0, 1)
+
+        await make(max_age_s=1.0)  # a process started with nats.max_age: 1s
+
+        max_age, _ = await _stream_max_age_and_count(nats_url, namespace.upper())
+        assert max_age == 1.0
+        for _ in range(100):
+            if (await _stream_max_age_and_count(nats_url, namespace.upper()))[1] == 0:
+                break
+            await asyncio.sleep(0.05)
+        assert await _stream_max_age_and_count(nats_url, namespace.upper()) == (1.0, 0)
+
+
+async def _stream_max_age_and_count(nats_url: str, stream: str) -> tuple[float, int]:
+    connection = await nats.connect(nats_url)
+    try:
+        info = await connection.jetstream().stream_info(stream)
+        return info.config.max_age or 0.0, info.state.messages
+    finally:
+        await connection.close()
