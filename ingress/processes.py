@@ -2,7 +2,8 @@
 
 A job is ``async job(stop)``: it runs until ``stop`` is set and then closes what it opened. The same
 jobs back ``llmux ledger`` and ``llmux projector`` and the standalone gateway, so both modes run
-one code path.
+one code path. As processes of their own, the two also trim their heaps (``ingress.heap``) and
+serve their probes and metrics on their own port (``ingress.worker_status``).
 """
 
 from __future__ import annotations
