@@ -36,7 +36,6 @@ __all__ = ["Queries", "Runtime", "build_runtime"]
 _log = logging.getLogger("llmux.runtime")
 
 
-
 class Queries(Protocol):
     """The read side this process serves from (``projections.open_queries``)."""
 
@@ -78,12 +77,15 @@ class Runtime:
         await self.outbox.start()
         self._stop = asyncio.Event()
         self._tasks = [asyncio.ensure_future(job(self._stop)) for job in self._jobs]
+        for task in self._tasks:
+            task.add_done_callback(_report_failure)
 
     async def aclose(self) -> None:
         await self.outbox.aclose()
         self._stop.set()
         for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
+            # NOTE: a job that failed was reported when it did; the rest must still be closed.
+            with contextlib.suppress(asyncio.CancelledError, Exception):
                 await asyncio.wait_for(task, timeout=10)
         await self.queries.aclose()
         await self.bus.aclose()
@@ -104,6 +106,15 @@ class Runtime:
     async def _database_ready(self) -> bool:
         await self.queries.spend_by_key("__readiness_probe__")
         return True
+
+
+def _report_failure(task: asyncio.Future[None]) -> None:
+    """Log a background job that stopped with an error, when it does (readiness shows it too).
+
+    Without this its exception would surface only when the task is collected, if ever.
+    """
+    if not task.cancelled() and (error := task.exception()) is not None:
+        _log.error("a background job stopped: %s", type(error).__name__, exc_info=error)
 
 
 def build_runtime(config: LLMuxConfig) -> Runtime:
