@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import gc
 import json
+import logging
 import math
 import os
 import signal
@@ -34,6 +35,8 @@ __all__ = [
     "serve",
 ]
 
+_log = logging.getLogger("llmux.cli")
+
 
 class CommandError(RuntimeError):
     """A command could not do its job; the message says why (and never holds a secret)."""
@@ -41,6 +44,7 @@ class CommandError(RuntimeError):
 
 def serve(config: LLMuxConfig, args: argparse.Namespace) -> int:
     configure_logging(config.logging)
+    _warn_of_settings_not_in_force(config)
     host = args.host or config.server.host
     port = args.port if args.port is not None else config.server.port
     try:
@@ -60,6 +64,13 @@ def serve(config: LLMuxConfig, args: argparse.Namespace) -> int:
     _prepare_heap_for_a_long_run()
     server.run()
     return 0 if server.started else 1
+
+
+def _warn_of_settings_not_in_force(config: LLMuxConfig) -> None:
+    """Say so when a setting asks for what is not built yet, rather than silently doing nothing."""
+    if config.tracing.enabled:
+        _log.warning("tracing.enabled is set, but OpenTelemetry export is not built yet: "
+                     "no spans are sent")
 
 
 def _prepare_heap_for_a_long_run() -> None:

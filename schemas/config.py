@@ -359,6 +359,9 @@ class MetricsConfig(_Record, frozen=True):
 
 
 class TracingConfig(_Record, frozen=True):
+    """Accepted from the design card's format; OpenTelemetry export is not built yet (``llmux
+    serve`` warns when ``enabled`` is set)."""
+
     enabled: bool = False
     endpoint: str | None = None
     sample_ratio: float = 1.0
