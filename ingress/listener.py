@@ -4,8 +4,8 @@
 gateway's lifespan starts one of these on the same event loop, serving an app that holds only the
 management routes (plus liveness). Both apps share every object (the control state, the outbox),
 so a change made on the admin port is in force on the main port at once, and there is one process
-to deploy; the admin port can be kept off the public network. ``llmux ledger`` serves its health
-and metrics the same way (``ledger.http_port``).
+to deploy; the admin port can be kept off the public network. ``llmux ledger`` and ``llmux
+projector`` serve their health and metrics the same way (``ingress.worker_status``).
 
 The socket is bound before the server starts, so a port in use is a startup error naming it. The
 listener speaks the main port's HTTP protocol, ``server.read_timeout`` included: a port kept off

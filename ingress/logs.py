@@ -63,7 +63,6 @@ def _as_warning(record: logging.LogRecord, msg: str) -> None:
     record.levelno, record.levelname = logging.WARNING, "WARNING"
     record.msg = msg
     record.exc_info = record.exc_text = None
-    record.__dict__.pop("color_message", None)
 
 
 def configure_logging(config: LoggingConfig) -> None:

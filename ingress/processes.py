@@ -27,6 +27,7 @@ __all__ = [
     "ProcessMain",
     "StartupError",
     "database_url",
+    "heap_trim_jobs",
     "nats_bus",
     "rebuild_projection",
     "run_ledger",
@@ -137,17 +138,30 @@ def standalone_jobs(config: LLMuxConfig, bus: Bus) -> list[Job]:
     async def run(stop: asyncio.Event) -> None:
         # NOTE: the ledger app is closed only once both jobs are done: closing it when the
         # projector stops could pull it from under a batch the ledger is still recording.
-        # If either job fails, the other is stopped and this job fails (readiness sees it).
-        tasks = [asyncio.ensure_future(ledger(stop)), asyncio.ensure_future(projector(stop))]
         try:
-            await asyncio.gather(*tasks)
+            await _run_together([ledger, projector], stop)
         finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
             app.close()
 
     return [run]
+
+
+def heap_trim_jobs(config: LLMuxConfig) -> list[Job]:
+    """The job trimming this process's heap every ``server.heap_trim_interval`` (``ingress.heap``),
+    or none where it cannot or should not."""
+    trimmer = heap_trim_job(duration_seconds(config.server.heap_trim_interval))
+    return [] if trimmer is None else [trimmer]
+
+
+async def _run_together(jobs: list[Job], stop: asyncio.Event) -> None:
+    """Run ``jobs`` until ``stop``; if one fails, the others are stopped and its error raised."""
+    tasks = [asyncio.ensure_future(job(stop)) for job in jobs]
+    try:
+        await asyncio.gather(*tasks)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 async def run_ledger(config: LLMuxConfig, stop: asyncio.Event) -> None:
@@ -162,7 +176,7 @@ async def run_ledger(config: LLMuxConfig, stop: asyncio.Event) -> None:
         ledger_consumer = await _open_ledger_consumer(config, bus, app)
         status = ledger_status_app(ledger_consumer, bus, app, config.metrics.path)
         async with _serving(config, status, config.ledger.http_port, "ledger.http_port"):
-            await _trimming_the_heap(config, _consuming(ledger_consumer), stop)
+            await _run_together([_consuming(ledger_consumer), *heap_trim_jobs(config)], stop)
     finally:
         app.close()
         with contextlib.suppress(BusUnavailable):
@@ -175,7 +189,7 @@ async def run_projector(config: LLMuxConfig, stop: asyncio.Event) -> None:
     runners = _runners(config, app)
     status = projector_status_app(runners, app, config.metrics.path)
     async with _serving(config, status, config.projector.http_port, "projector.http_port"):
-        await _trimming_the_heap(config, _projector_job(runners, app), stop)
+        await _run_together([_projector_job(runners, app), *heap_trim_jobs(config)], stop)
 
 
 @contextlib.asynccontextmanager
@@ -192,21 +206,6 @@ async def _serving(config: LLMuxConfig, status: Any, port: int, port_name: str
         yield
     finally:
         await listener.aclose()
-
-
-async def _trimming_the_heap(config: LLMuxConfig, job: Job, stop: asyncio.Event) -> None:
-    """Run ``job`` until ``stop`` with the heap trimmed every ``server.heap_trim_interval``.
-
-    A process of its own holds its event batches' buffers as the gateway does (``ingress.heap``).
-    """
-    trimmer = heap_trim_job(duration_seconds(config.server.heap_trim_interval))
-    trims = asyncio.ensure_future(trimmer(stop)) if trimmer is not None else None
-    try:
-        await job(stop)
-    finally:
-        if trims is not None:
-            trims.cancel()
-            await asyncio.gather(trims, return_exceptions=True)
 
 
 def rebuild_projection(config: LLMuxConfig, name: str) -> int:

@@ -20,7 +20,6 @@ from typing import Any, Protocol
 from ingress import processes
 from ingress.admission import Admission, MemoryAdmission, RedisAdmission
 from ingress.admission_gate import admission_readiness
-from ingress.heap import heap_trim_job
 from ingress.processes import Job
 from ingress.resources.health import ReadinessCheck
 from ingress.startup import StartupError
@@ -133,9 +132,7 @@ def build_runtime(config: LLMuxConfig) -> Runtime:
         queries = open_queries(sqlite_path=str(data_dir / "projections.db"))
         jobs = processes.standalone_jobs(config, bus)
         spill = data_dir / "outbox.spill"
-    trimmer = heap_trim_job(duration_seconds(config.server.heap_trim_interval))
-    if trimmer is not None:
-        jobs.append(trimmer)
+    jobs += processes.heap_trim_jobs(config)
     outbox = Outbox(
         bus, str(spill), subject_prefix=prefix, max_events=config.bus.outbox_max_events,
         spill_max_bytes=config.bus.spill_max_bytes, batch_size=config.bus.batch_size,

@@ -99,8 +99,7 @@ def _waiting_check(worker: _MayWait) -> ReadinessCheck:
 
 def _database_check(app: LedgerApp) -> ReadinessCheck:
     async def check() -> bool:
-        await asyncio.to_thread(app.max_position)
-        return True
+        return await _ledger_position(app) is not None
     return check
 
 
